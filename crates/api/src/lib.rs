@@ -1,0 +1,2 @@
+//! seawall-api (being built).
+#![forbid(unsafe_code)]

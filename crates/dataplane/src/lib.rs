@@ -1,0 +1,2 @@
+//! seawall-dataplane (being built).
+#![forbid(unsafe_code)]

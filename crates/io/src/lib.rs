@@ -1,0 +1,2 @@
+//! seawall-io (being built).
+#![deny(unsafe_code)]

@@ -1,0 +1,2 @@
+//! seawall-rules (being built).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! seawall-sim (being built).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! seawall-telemetry (being built).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! seawall-wire (being built).
+#![forbid(unsafe_code)]
