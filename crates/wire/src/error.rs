@@ -160,7 +160,8 @@ mod tests {
         for e in Error::ALL {
             let r = e.reason();
             assert!(
-                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{r}"
             );
             let prefix = if e.is_geneve() { "geneve_" } else { "inner_" };

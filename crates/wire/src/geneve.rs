@@ -486,3 +486,303 @@ impl<'a> Iterator for GeneveOptions<'a> {
 }
 
 impl core::iter::FusedIterator for GeneveOptions<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::GWLB_IPV4_TCP;
+
+    /// The GENEVE header and options of [`GWLB_IPV4_TCP`].
+    fn header() -> &'static [u8] {
+        &GWLB_IPV4_TCP[..40]
+    }
+
+    #[test]
+    fn test_deconstruct() {
+        let pkt = GenevePacket::new_checked(&GWLB_IPV4_TCP[..]).unwrap();
+        assert_eq!(pkt.version(), 0);
+        assert_eq!(pkt.opt_len(), 8);
+        assert_eq!(pkt.options_len(), 32);
+        assert_eq!(pkt.header_len(), 40);
+        assert_eq!(pkt.flags(), 0);
+        assert!(!pkt.oam());
+        assert!(!pkt.critical());
+        assert_eq!(pkt.protocol(), 0x0800);
+        assert_eq!(pkt.vni(), Vni(0));
+        assert_eq!(pkt.reserved(), 0);
+        assert_eq!(pkt.options_bytes(), &GWLB_IPV4_TCP[8..40]);
+        assert_eq!(pkt.payload(), &GWLB_IPV4_TCP[40..]);
+
+        let options: Vec<_> = pkt.options().map(|o| o.unwrap()).collect();
+        assert_eq!(options.len(), 3);
+        let summary: Vec<_> = options
+            .iter()
+            .map(|o| (o.class(), o.option_type(), o.length(), o.data()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0x0108, 1, 2, &GWLB_IPV4_TCP[12..20]),
+                (0x0108, 2, 2, &GWLB_IPV4_TCP[24..32]),
+                (0x0108, 3, 1, &GWLB_IPV4_TCP[36..40]),
+            ]
+        );
+    }
+
+    #[test]
+    fn test_deconstruct_nonzero_fields() {
+        let bytes = [
+            0x81, 0xc0, 0x65, 0x58, 0xab, 0xcd, 0xef, 0x5a, 0x00, 0x00, 0x7f, 0x00,
+        ];
+        let pkt = GenevePacket::new_checked(&bytes[..]).unwrap();
+        assert_eq!(pkt.version(), 2);
+        assert_eq!(pkt.opt_len(), 1);
+        assert_eq!(pkt.header_len(), 12);
+        assert!(pkt.oam());
+        assert!(pkt.critical());
+        assert_eq!(pkt.protocol(), 0x6558);
+        assert_eq!(pkt.vni(), Vni(0xabcdef));
+        assert_eq!(pkt.reserved(), 0x5a);
+        assert!(pkt.payload().is_empty());
+    }
+
+    #[test]
+    fn test_construct() {
+        let mut bytes = [0xffu8; 40];
+        let mut pkt = GenevePacket::new_unchecked(&mut bytes[..]);
+        pkt.set_version(0);
+        pkt.set_opt_len(8);
+        pkt.set_flags(0);
+        pkt.set_protocol(0x0800);
+        pkt.set_vni(Vni(0));
+        pkt.set_reserved(0);
+        let opts = pkt.options_mut();
+        let (o1, rest) = opts.split_at_mut(12);
+        let (o2, o3) = rest.split_at_mut(12);
+        for (buf, ty, data) in [
+            (o1, 1, &GWLB_IPV4_TCP[12..20]),
+            (o2, 2, &GWLB_IPV4_TCP[24..32]),
+            (o3, 3, &GWLB_IPV4_TCP[36..40]),
+        ] {
+            let mut opt = GeneveOption::new_unchecked(buf);
+            opt.set_class(0x0108);
+            opt.set_option_type(ty);
+            opt.set_reserved(0);
+            opt.set_length((data.len() / 4) as u8);
+            opt.data_mut().copy_from_slice(data);
+        }
+        assert_eq!(&bytes[..], header());
+    }
+
+    #[test]
+    fn test_setters_keep_neighbouring_bits() {
+        let mut bytes = [0u8; 12];
+        let mut pkt = GenevePacket::new_unchecked(&mut bytes[..]);
+        pkt.set_opt_len(0xff);
+        pkt.set_version(0xff);
+        assert_eq!(pkt.opt_len(), 0x3f);
+        assert_eq!(pkt.version(), 3);
+        pkt.set_opt_len(1);
+        assert_eq!(pkt.version(), 3);
+        pkt.set_vni(Vni(0xff12_3456));
+        assert_eq!(pkt.vni(), Vni(0x12_3456));
+        pkt.set_reserved(0x77);
+        assert_eq!(pkt.vni(), Vni(0x12_3456));
+        pkt.payload_mut();
+        assert_eq!(pkt.options_mut().len(), 4);
+
+        let mut opt_bytes = [0u8; 4];
+        let mut opt = GeneveOption::new_unchecked(&mut opt_bytes[..]);
+        opt.set_length(0xff);
+        opt.set_reserved(0xff);
+        assert_eq!(opt.length(), 0x1f);
+        assert_eq!(opt.reserved(), 7);
+        opt.set_length(0);
+        assert_eq!(opt.reserved(), 7);
+        assert_eq!(opt_bytes[3], 0xe0);
+    }
+
+    #[test]
+    fn test_truncated() {
+        for len in 0..8 {
+            assert_eq!(
+                GenevePacket::new_checked(&GWLB_IPV4_TCP[..len]).unwrap_err(),
+                Error::Truncated,
+                "len {len}"
+            );
+        }
+        for len in 8..40 {
+            assert_eq!(
+                GenevePacket::new_checked(&GWLB_IPV4_TCP[..len]).unwrap_err(),
+                Error::Truncated,
+                "len {len}"
+            );
+        }
+        let pkt = GenevePacket::new_checked(&GWLB_IPV4_TCP[..40]).unwrap();
+        assert!(pkt.payload().is_empty());
+        // Largest option area: 8 + 252 bytes.
+        let mut big = [0u8; 8 + MAX_OPTIONS_LEN];
+        big[0] = 0x3f;
+        assert_eq!(
+            GenevePacket::new_checked(&big[..259]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            GenevePacket::new_checked(&big[..]).unwrap().header_len(),
+            260
+        );
+    }
+
+    #[test]
+    fn test_unchecked_never_panics_in_safe_accessors() {
+        let short = GenevePacket::new_unchecked(&GWLB_IPV4_TCP[..13]);
+        assert_eq!(short.header_len(), 40);
+        assert_eq!(short.options_bytes(), &GWLB_IPV4_TCP[8..13]);
+        assert_eq!(
+            short.options().collect::<Vec<_>>(),
+            vec![Err(Error::OptionOverrun)]
+        );
+        let empty = GenevePacket::new_unchecked(&[][..]);
+        assert_eq!(empty.header_len(), 8);
+        assert!(empty.options_bytes().is_empty());
+        assert_eq!(empty.options().count(), 0);
+        assert_eq!(empty.to_string(), "Geneve [|geneve] (0 bytes)");
+    }
+
+    #[test]
+    fn test_display() {
+        let pkt = GenevePacket::new_checked(&GWLB_IPV4_TCP[..]).unwrap();
+        assert_eq!(
+            pkt.to_string(),
+            "Geneve, Flags [none], vni 0x0, proto IPv4 (0x0800), options [\
+             class AWS 0x0108 type 0x1 len 12 data 0a1b2c3d4e5f6071, \
+             class AWS 0x0108 type 0x2 len 12 data 8091a2b3c4d5e6f7, \
+             class AWS 0x0108 type 0x3 len 8 data deadbeef]"
+        );
+        let odd = [0x41, 0xc0, 0x12, 0x34, 0, 0, 1, 0, 0x00, 0x00, 0x80, 0x02];
+        assert_eq!(
+            GenevePacket::new_unchecked(&odd[..]).to_string(),
+            "Geneve ver 1, Flags [O,C], vni 0x1, proto unknown (0x1234), options [[|geneve]]"
+        );
+        let opt = GeneveOption::new_unchecked(&[0x12, 0x34, 0x85, 0x00][..]);
+        assert_eq!(opt.to_string(), "class 0x1234 type 0x85(C) len 4");
+        let long = [0u8; 4 + 124];
+        let mut long = long;
+        long[3] = 31;
+        let s = GeneveOption::new_unchecked(&long[..]).to_string();
+        assert!(s.ends_with(&format!(" data {}..", "00".repeat(32))), "{s}");
+        assert_eq!(
+            GeneveOption::new_unchecked(&[0u8, 1, 2][..]).to_string(),
+            "[|geneve option] (3 bytes)"
+        );
+    }
+
+    #[test]
+    fn test_option_view() {
+        let bytes = [0x01, 0x08, 0x81, 0xe1, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+        let opt = GeneveOption::new_checked(&bytes[..8]).unwrap();
+        assert_eq!(opt.class(), 0x0108);
+        assert_eq!(opt.option_type(), 0x81);
+        assert!(opt.critical());
+        assert_eq!(opt.reserved(), 7);
+        assert_eq!(opt.length(), 1);
+        assert_eq!(opt.data_len(), 4);
+        assert_eq!(opt.total_len(), 8);
+        assert_eq!(opt.data(), &[0xaa, 0xbb, 0xcc, 0xdd]);
+        assert_eq!(
+            GeneveOption::new_checked(&bytes[..7]).unwrap_err(),
+            Error::OptionOverrun
+        );
+        assert_eq!(
+            GeneveOption::new_checked(&bytes[..3]).unwrap_err(),
+            Error::OptionOverrun
+        );
+        // A longer buffer is fine; data stops at the option's own length.
+        assert_eq!(
+            GeneveOption::new_checked(&bytes[..]).unwrap().data().len(),
+            4
+        );
+    }
+
+    fn collect(area: &[u8]) -> Vec<Result<(u16, u8, usize)>> {
+        GeneveOptions::new(area)
+            .map(|o| o.map(|o| (o.class(), o.option_type(), o.data().len())))
+            .collect()
+    }
+
+    #[test]
+    fn test_options_zero_length() {
+        let area = [0x00, 0x01, 0x05, 0x00, 0xff, 0xff, 0x06, 0x00];
+        assert_eq!(collect(&area), vec![Ok((1, 5, 0)), Ok((0xffff, 6, 0))]);
+        assert!(collect(&[]).is_empty());
+    }
+
+    #[test]
+    fn test_options_ending_exactly_at_end() {
+        let area = [
+            0x00, 0x01, 0x05, 0x01, 1, 2, 3, 4, 0x00, 0x02, 0x06, 0x02, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(collect(&area), vec![Ok((1, 5, 4)), Ok((2, 6, 8))]);
+    }
+
+    #[test]
+    fn test_options_overrun_by_one_word() {
+        // The second option claims 2 words of data, only 1 is there.
+        let area = [0x00, 0x01, 0x05, 0x00, 0x00, 0x02, 0x06, 0x02, 0, 0, 0, 0];
+        let mut it = GeneveOptions::new(&area);
+        assert_eq!(it.next().map(|o| o.map(|o| o.class())), Some(Ok(1)));
+        assert!(!it.hit_error());
+        assert_eq!(
+            it.next().map(|o| o.map(|o| o.class())),
+            Some(Err(Error::OptionOverrun))
+        );
+        assert!(it.hit_error());
+        assert!(it.next().is_none());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn test_options_stop_after_first_error() {
+        // A ragged tail (not a multiple of 4) after a good option is an overrun, reported once.
+        let area = [0x00, 0x01, 0x05, 0x00, 0x00, 0x02];
+        assert_eq!(
+            collect(&area),
+            vec![Ok((1, 5, 0)), Err(Error::OptionOverrun)]
+        );
+        // Option data length runs past the GENEVE option area into the payload: still an overrun.
+        let mut datagram = [0u8; 8 + 4 + 8];
+        datagram[0] = 0x01; // opt_len 1: the area is 4 bytes
+        datagram[8..12].copy_from_slice(&[0x00, 0x07, 0x01, 0x01]);
+        let pkt = GenevePacket::new_checked(&datagram[..]).unwrap();
+        assert_eq!(
+            pkt.options().collect::<Vec<_>>(),
+            vec![Err(Error::OptionOverrun)]
+        );
+    }
+
+    #[test]
+    fn test_options_252_byte_area() {
+        // 8 options of 4 + 28 bytes (length 7) = 256 > 252, so: 7 of them (224) + one of 28 (length 6).
+        let mut area = [0u8; MAX_OPTIONS_LEN];
+        for i in 0..7 {
+            area[i * 32..i * 32 + 4].copy_from_slice(&[0x00, i as u8, 0x10, 0x07]);
+        }
+        area[224..228].copy_from_slice(&[0x00, 0x07, 0x10, 0x06]);
+        let got = collect(&area);
+        assert_eq!(got.len(), 8);
+        assert!(got.iter().all(|o| o.is_ok()));
+        assert_eq!(got[7], Ok((7, 0x10, 24)));
+        // One maximal option (length 31: 128 bytes) plus the rest.
+        let mut area = [0u8; MAX_OPTIONS_LEN];
+        area[..4].copy_from_slice(&[0x00, 0x01, 0x01, 31]);
+        area[128..132].copy_from_slice(&[0x00, 0x02, 0x01, 30]);
+        assert_eq!(collect(&area), vec![Ok((1, 1, 124)), Ok((2, 1, 120))]);
+        // The same at the end of a whole datagram with opt_len 63.
+        let mut datagram = [0u8; 8 + MAX_OPTIONS_LEN];
+        datagram[0] = 63;
+        datagram[8..].copy_from_slice(&area);
+        let pkt = GenevePacket::new_checked(&datagram[..]).unwrap();
+        assert_eq!(pkt.options().count(), 2);
+        assert!(pkt.payload().is_empty());
+    }
+}

@@ -312,3 +312,335 @@ pub fn parse_gwlb(udp_payload: &[u8]) -> Result<GwlbFrame<'_>> {
         inner: pkt.payload(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{GWLB_IPV4_TCP, IPV4_TCP_SYN, IPV6_TCP_SYN};
+    use proptest::prelude::*;
+
+    const META: GwlbMeta = GwlbMeta {
+        endpoint: GwlbEndpointId(0x0a1b_2c3d_4e5f_6071),
+        attachment: AttachmentId(0x8091_a2b3_c4d5_e6f7),
+        cookie: FlowCookie(0xdead_beef),
+    };
+
+    const REPR: GwlbRepr = GwlbRepr {
+        vni: Vni(0),
+        protocol: 0x0800,
+        meta: META,
+    };
+
+    /// Builds a datagram with the given fixed header bytes 0..8 and option area, then `inner`.
+    fn datagram(head: [u8; 8], options: &[u8], inner: &[u8]) -> Vec<u8> {
+        assert_eq!(options.len() % 4, 0);
+        let mut out = head.to_vec();
+        out[0] = (out[0] & 0xc0) | (options.len() / 4) as u8;
+        out.extend_from_slice(options);
+        out.extend_from_slice(inner);
+        out
+    }
+
+    /// The three AWS TLVs of the fixture.
+    fn aws_options() -> &'static [u8] {
+        &GWLB_IPV4_TCP[8..40]
+    }
+    const TLV1: core::ops::Range<usize> = 0..12;
+    const TLV2: core::ops::Range<usize> = 12..24;
+    const TLV3: core::ops::Range<usize> = 24..32;
+    const HEAD_V4: [u8; 8] = [0x00, 0x00, 0x08, 0x00, 0, 0, 0, 0];
+
+    #[test]
+    fn test_parse() {
+        let pkt = GenevePacket::new_checked(&GWLB_IPV4_TCP[..]).unwrap();
+        assert_eq!(GwlbMeta::parse(&pkt), Ok(META));
+        assert_eq!(GwlbRepr::parse(&pkt), Ok(REPR));
+    }
+
+    #[test]
+    fn test_emit() {
+        let mut buf = [0xa5u8; 40];
+        assert_eq!(REPR.buffer_len(), 40);
+        REPR.emit(&mut buf);
+        assert_eq!(&buf[..], &GWLB_IPV4_TCP[..40]);
+        // Into a longer buffer: only buffer_len bytes are written.
+        let mut buf = [0xa5u8; 44];
+        assert_eq!(REPR.try_emit(&mut buf), Ok(40));
+        assert_eq!(&buf[40..], &[0xa5; 4]);
+    }
+
+    #[test]
+    fn test_emit_short_buffer_writes_nothing() {
+        for len in 0..40 {
+            let mut buf = vec![0xa5u8; len];
+            REPR.emit(&mut buf);
+            assert!(buf.iter().all(|&b| b == 0xa5));
+            assert_eq!(REPR.try_emit(&mut buf), Err(Error::Truncated));
+        }
+    }
+
+    #[test]
+    fn test_emit_datagram() {
+        let mut buf = [0u8; 100];
+        let repr = GwlbRepr::for_inner(META, &IPV4_TCP_SYN).unwrap();
+        assert_eq!(repr, REPR);
+        let n = repr.emit_datagram(&IPV4_TCP_SYN, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &GWLB_IPV4_TCP[..]);
+        assert_eq!(
+            repr.emit_datagram(&IPV4_TCP_SYN, &mut buf[..79]),
+            Err(Error::Truncated)
+        );
+        let v6 = GwlbRepr::for_inner(META, &IPV6_TCP_SYN).unwrap();
+        assert_eq!(v6.protocol, 0x86dd);
+        assert_eq!(GwlbRepr::for_inner(META, &[0x50]), Err(Error::InnerVersion));
+        assert_eq!(GwlbRepr::for_inner(META, &[]), Err(Error::InnerVersion));
+    }
+
+    #[test]
+    fn test_display() {
+        assert_eq!(
+            REPR.to_string(),
+            "GWLB vni 0 proto IPv4 (0x0800) endpoint 0x0a1b2c3d4e5f6071 \
+             attachment 0x8091a2b3c4d5e6f7 cookie 0xdeadbeef"
+        );
+        assert_eq!(FlowCookie(1).to_string(), "0x00000001");
+        assert_eq!(GwlbEndpointId(1).to_string(), "0x0000000000000001");
+        assert_eq!(Vni(42).to_string(), "42");
+    }
+
+    #[test]
+    fn test_parse_gwlb() {
+        let frame = parse_gwlb(&GWLB_IPV4_TCP).unwrap();
+        assert_eq!(
+            frame,
+            GwlbFrame {
+                geneve_len: 40,
+                protocol: 0x0800,
+                meta: META,
+                vni: Vni(0),
+                inner: &IPV4_TCP_SYN,
+            }
+        );
+    }
+
+    #[test]
+    fn test_options_in_any_order() {
+        let o = aws_options();
+        let options = [&o[TLV3], &o[TLV1], &o[TLV2]].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d).unwrap().meta, META);
+    }
+
+    #[test]
+    fn test_unknown_non_critical_options_pass() {
+        let o = aws_options();
+        let unknown = [
+            0x01, 0x03, 0x10, 0x01, 1, 2, 3, 4, // other class, non-critical, 4 bytes
+            0x01, 0x08, 0x04, 0x00, // AWS class, unknown type 4, empty
+            0xff, 0xff, 0x7f, 0x00, // experimental class, type 0x7f
+        ];
+        let options = [&unknown[..8], &o[TLV1], &unknown[8..], &o[TLV2], &o[TLV3]].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        let frame = parse_gwlb(&d).unwrap();
+        assert_eq!(frame.meta, META);
+        assert_eq!(frame.geneve_len, 8 + 48);
+        assert_eq!(frame.inner, &IPV4_TCP_SYN);
+    }
+
+    #[test]
+    fn test_critical_options_fail() {
+        let o = aws_options();
+        for critical in [
+            [0x01, 0x03, 0x80, 0x00], // other class
+            [0x01, 0x08, 0x81, 0x00], // AWS class, type 1 with the critical bit is another type
+            [0x00, 0x00, 0xff, 0x00],
+        ] {
+            let options = [&o[..], &critical[..]].concat();
+            let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+            assert_eq!(
+                parse_gwlb(&d),
+                Err(Error::CriticalOption),
+                "{critical:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_missing_each_aws_option() {
+        let o = aws_options();
+        for (missing, options) in [
+            (1, [&o[TLV2], &o[TLV3]].concat()),
+            (2, [&o[TLV1], &o[TLV3]].concat()),
+            (3, [&o[TLV1], &o[TLV2]].concat()),
+            (1, Vec::new()),
+        ] {
+            let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+            assert_eq!(parse_gwlb(&d), Err(Error::MissingGwlbOption(missing)));
+        }
+    }
+
+    #[test]
+    fn test_aws_option_of_wrong_length() {
+        let o = aws_options();
+        // Type 1 with 4 bytes, type 2 with 12, type 3 with 8.
+        let short1 = [0x01, 0x08, 0x01, 0x01, 0, 0, 0, 1];
+        let long2 = [0x01, 0x08, 0x02, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let long3 = [0x01, 0x08, 0x03, 0x02, 0, 0, 0, 0, 0, 0, 0, 3];
+        for (ty, options) in [
+            (1, [&short1[..], &o[TLV2], &o[TLV3]].concat()),
+            (2, [&o[TLV1], &long2[..], &o[TLV3]].concat()),
+            (3, [&o[TLV1], &o[TLV2], &long3[..]].concat()),
+        ] {
+            let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+            assert_eq!(parse_gwlb(&d), Err(Error::MissingGwlbOption(ty)));
+        }
+    }
+
+    #[test]
+    fn test_duplicate_aws_option_first_wins() {
+        let o = aws_options();
+        let other_cookie = [0x01, 0x08, 0x03, 0x01, 0, 0, 0, 7];
+        let options = [&o[..], &other_cookie[..]].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d).unwrap().meta.cookie, META.cookie);
+    }
+
+    #[test]
+    fn test_252_byte_option_area_with_aws_options() {
+        let o = aws_options();
+        // 32 bytes of AWS options + 220 bytes of one unknown option... too long for 5 bits (max 128):
+        // use 124 + 4 (length 31) and 88 + 4 (length 22) bytes.
+        let mut pad1 = vec![0x01, 0x55, 0x01, 31];
+        pad1.resize(128, 0xee);
+        let mut pad2 = vec![0x01, 0x56, 0x02, 22];
+        pad2.resize(92, 0xdd);
+        let options = [&pad1[..], &o[..], &pad2[..]].concat();
+        assert_eq!(options.len(), 252);
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        let frame = parse_gwlb(&d).unwrap();
+        assert_eq!(frame.meta, META);
+        assert_eq!(frame.geneve_len, 260);
+        assert_eq!(frame.inner, &IPV4_TCP_SYN);
+    }
+
+    #[test]
+    fn test_geneve_errors() {
+        // Truncated: below 8 bytes, and opt_len beyond the datagram.
+        assert_eq!(parse_gwlb(&GWLB_IPV4_TCP[..7]), Err(Error::Truncated));
+        assert_eq!(parse_gwlb(&GWLB_IPV4_TCP[..39]), Err(Error::Truncated));
+        // Version 1.
+        let mut d = GWLB_IPV4_TCP;
+        d[0] |= 0x40;
+        assert_eq!(parse_gwlb(&d), Err(Error::BadVersion));
+        // Option overrun: the cookie TLV claims 2 words, 1 is left in the area.
+        let mut d = GWLB_IPV4_TCP;
+        d[35] = 2;
+        assert_eq!(parse_gwlb(&d), Err(Error::OptionOverrun));
+        // Protocol type: Ethernet (TEB) instead of IP.
+        let mut d = GWLB_IPV4_TCP;
+        d[2..4].copy_from_slice(&[0x65, 0x58]);
+        assert_eq!(parse_gwlb(&d), Err(Error::BadProtocol));
+        let pkt = GenevePacket::new_checked(&d[..]).unwrap();
+        assert_eq!(GwlbRepr::parse(&pkt), Err(Error::BadProtocol));
+        // GwlbMeta::parse on an unchecked short packet reports Truncated instead of panicking.
+        let pkt = GenevePacket::new_unchecked(&GWLB_IPV4_TCP[..20]);
+        assert_eq!(GwlbMeta::parse(&pkt), Err(Error::Truncated));
+        let mut d = GWLB_IPV4_TCP;
+        d[0] = 0xc8;
+        let pkt = GenevePacket::new_checked(&d[..]).unwrap();
+        assert_eq!(GwlbRepr::parse(&pkt), Err(Error::BadVersion));
+    }
+
+    #[test]
+    fn test_flags_and_reserved_are_accepted() {
+        let mut d = GWLB_IPV4_TCP;
+        d[1] = 0xff;
+        d[4..8].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+        let frame = parse_gwlb(&d).unwrap();
+        assert_eq!(frame.vni, Vni(0x12_3456));
+        assert_eq!(frame.meta, META);
+    }
+
+    fn arb_repr() -> impl Strategy<Value = GwlbRepr> {
+        (
+            0u32..(1 << 24),
+            prop_oneof![Just(0x0800u16), Just(0x86ddu16)],
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+        )
+            .prop_map(|(vni, protocol, e, a, c)| GwlbRepr {
+                vni: Vni(vni),
+                protocol,
+                meta: GwlbMeta {
+                    endpoint: GwlbEndpointId(e),
+                    attachment: AttachmentId(a),
+                    cookie: FlowCookie(c),
+                },
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn prop_emit_then_parse_is_identity(repr in arb_repr(), inner in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut buf = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut buf);
+            let pkt = GenevePacket::new_checked(&buf[..]).unwrap();
+            prop_assert_eq!(GwlbRepr::parse(&pkt), Ok(repr));
+
+            let mut buf = vec![0u8; repr.buffer_len() + inner.len()];
+            let n = repr.emit_datagram(&inner, &mut buf).unwrap();
+            prop_assert_eq!(n, buf.len());
+            let frame = parse_gwlb(&buf).unwrap();
+            prop_assert_eq!(frame.meta, repr.meta);
+            prop_assert_eq!(frame.vni, repr.vni);
+            prop_assert_eq!(frame.protocol, repr.protocol);
+            prop_assert_eq!(frame.inner, &inner[..]);
+        }
+
+        #[test]
+        fn prop_parse_then_emit_is_identity(repr in arb_repr()) {
+            // The other direction: a GWLB-shaped header re-emits to the same bytes.
+            let mut buf = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut buf);
+            let parsed = GwlbRepr::parse(&GenevePacket::new_checked(&buf[..]).unwrap()).unwrap();
+            let mut again = vec![0u8; parsed.buffer_len()];
+            parsed.emit(&mut again);
+            prop_assert_eq!(buf, again);
+        }
+
+        #[test]
+        fn prop_unknown_options_survive(repr in arb_repr(), class in 0u16.., ty in 0u8..0x80, words in 0u8..8) {
+            // An unknown non-critical option before the AWS ones changes nothing but the offset.
+            let mut header = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut header);
+            let mut unknown = vec![0u8; 4 + usize::from(words) * 4];
+            unknown[..2].copy_from_slice(&class.to_be_bytes());
+            unknown[2] = ty;
+            unknown[3] = words;
+            let is_aws_type = class == AWS_OPTION_CLASS && (1..=3).contains(&ty);
+            let mut d = header[..8].to_vec();
+            d[0] = ((32 + unknown.len()) / 4) as u8;
+            d.extend_from_slice(&unknown);
+            d.extend_from_slice(&header[8..]);
+            let got = parse_gwlb(&d);
+            if is_aws_type {
+                // An AWS type first: either it has the right length and wins, or it is a length error.
+                prop_assert!(got.is_ok() || matches!(got, Err(Error::MissingGwlbOption(_))));
+            } else {
+                let frame = got.unwrap();
+                prop_assert_eq!(frame.meta, repr.meta);
+                prop_assert_eq!(frame.geneve_len, d.len());
+            }
+        }
+
+        #[test]
+        fn prop_parse_gwlb_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_gwlb(&bytes);
+            let pkt = GenevePacket::new_unchecked(&bytes[..]);
+            let _ = pkt.to_string();
+            let _ = GwlbMeta::parse(&pkt);
+            let _ = pkt.options().count();
+        }
+    }
+}

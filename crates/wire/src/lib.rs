@@ -22,6 +22,9 @@ pub mod geneve;
 mod gwlb;
 pub mod inner;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use error::{Error, Result};
 pub use geneve::{GeneveOption, GeneveOptions, GenevePacket};
 pub use gwlb::{
