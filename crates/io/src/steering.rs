@@ -720,6 +720,49 @@ pub(crate) mod tests {
         assert_eq!(p.last().map(|i| i.code), Some(op::RET | op::K));
     }
 
+    /// Verifies on the running kernel that a UDP reuseport program sees the UDP payload at absolute
+    /// offset 0: `ldb [0]; ret a` must pick the socket named by the payload's first byte. (Were
+    /// offset 0 the UDP header, the byte would be the source port's high byte, >= 0x80 for
+    /// ephemeral ports, and the kernel would fall back to its 4-tuple hash, one socket per sender.)
+    #[test]
+    fn bpf_offset_zero_is_udp_payload() {
+        use crate::{Batch, SocketOptions, WorkerSocket};
+        use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+        use std::time::{Duration, Instant};
+
+        let opts = SocketOptions::default().with_buffers(1 << 20, 1 << 20);
+        let addr = SocketAddrV4::new(Ipv4Addr::new(127, 61, 0, 1), 0);
+        let s0 = WorkerSocket::bind(addr, &opts).expect("bind 0");
+        let s1 = WorkerSocket::bind(s0.local_addr(), &opts).expect("bind 1");
+        let prog = [
+            libc::sock_filter { code: op::LD | op::B | op::ABS, jt: 0, jf: 0, k: 0 },
+            libc::sock_filter { code: op::RET | op::A, jt: 0, jf: 0, k: 0 },
+        ];
+        attach_reuseport_cbpf(&s1, &prog).expect("attach");
+        let senders: Vec<UdpSocket> =
+            (0..4).map(|_| UdpSocket::bind("127.0.0.1:0").expect("sender")).collect();
+        let total = 64u8;
+        for i in 0..total {
+            let payload = [i % 2, i, 0xAA, 0x55];
+            senders[usize::from(i) % senders.len()]
+                .send_to(&payload, s0.local_addr())
+                .expect("send");
+        }
+        let mut got = 0;
+        let mut batch = Batch::new(16, 64);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got < usize::from(total) && Instant::now() < deadline {
+            for (idx, s) in [&s0, &s1].into_iter().enumerate() {
+                let n = s.recv_batch(&mut batch, Duration::from_millis(20)).expect("recv");
+                for m in 0..n {
+                    assert_eq!(usize::from(batch.payload(m)[0]), idx, "datagram {:?}", batch.payload(m));
+                }
+                got += n;
+            }
+        }
+        assert_eq!(got, usize::from(total), "all datagrams received");
+    }
+
     fn v4_tcp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, ep: u64) -> Vec<u8> {
         let mut d = vec![3, 0, 0x08, 0x00, 0, 0, 0, 0, 0x01, 0x08, 0x01, 0x02];
         d.extend_from_slice(&ep.to_be_bytes());
