@@ -83,6 +83,7 @@ impl DataplaneMetrics {
         let packets_returned = Family::<WorkerLabels, Count>::default();
         let bytes_returned = Family::<WorkerLabels, Count>::default();
         let drops = Family::<DropLabels, Count>::default();
+        let malformed_passed = Family::<DropLabels, Count>::default();
         let batches = Family::<WorkerLabels, Count>::default();
         let batch_size = Family::<WorkerLabels, BatchSizeHistogram>::default();
         let busy = Family::<WorkerLabels, Seconds>::default();
@@ -111,6 +112,11 @@ impl DataplaneMetrics {
             "seawall_dataplane_drops",
             "Datagrams dropped, by reason",
             drops.clone(),
+        );
+        registry.register(
+            "seawall_dataplane_malformed_passed",
+            "Datagrams returned although their inner packet could not be decoded (malformed_inner = pass), by reason",
+            malformed_passed.clone(),
         );
         registry.register(
             "seawall_dataplane_batches_received",
@@ -144,6 +150,12 @@ impl DataplaneMetrics {
                     drops: reasons
                         .iter()
                         .map(|&reason| drops.get_or_create_owned(&DropLabels { worker, reason }))
+                        .collect(),
+                    malformed_passed: reasons
+                        .iter()
+                        .map(|&reason| {
+                            malformed_passed.get_or_create_owned(&DropLabels { worker, reason })
+                        })
                         .collect(),
                     reasons: reasons.clone(),
                     other,
@@ -192,6 +204,7 @@ pub struct WorkerMetrics {
     batch_size: BatchSizeHistogram,
     busy: Seconds,
     drops: Box<[Count]>,
+    malformed_passed: Box<[Count]>,
     reasons: Arc<[&'static str]>,
     other: DropReason,
 }
@@ -225,6 +238,17 @@ impl WorkerMetrics {
             .drops
             .get(reason.0)
             .unwrap_or(&self.drops[self.other.0]);
+        counter.inc_by(packets);
+    }
+
+    /// `packets` datagrams returned although their inner packet was malformed for `reason`
+    /// (`malformed_inner = pass`).
+    #[inline]
+    pub fn malformed_passed(&self, reason: DropReason, packets: u64) {
+        let counter = self
+            .malformed_passed
+            .get(reason.0)
+            .unwrap_or(&self.malformed_passed[self.other.0]);
         counter.inc_by(packets);
     }
 

@@ -44,6 +44,8 @@ pub mod names {
     pub const BYTES_RETURNED: &str = "seawall_dataplane_bytes_returned_total";
     /// Counter `{worker, reason}`: datagrams dropped, by reason.
     pub const DROPS: &str = "seawall_dataplane_drops_total";
+    /// Counter `{worker, reason}`: datagrams returned although their inner packet was malformed.
+    pub const MALFORMED_PASSED: &str = "seawall_dataplane_malformed_passed_total";
     /// Counter `{worker}`: non-empty receive batches.
     pub const BATCHES_RECEIVED: &str = "seawall_dataplane_batches_received_total";
     /// Histogram `{worker}`: datagrams per receive batch (`_bucket`, `_sum`, `_count` series).
