@@ -378,3 +378,222 @@ fn iface_of(ifaces: &[Iface], id: u32) -> Iface {
             tsoffset: 0,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::TsResolution;
+
+    /// IPv4/UDP 10.0.0.1:1234 → 10.0.0.2:53 with a 4-byte payload (32 bytes).
+    fn ipv4_udp() -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0x04, 0xd2, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+        p
+    }
+
+    /// IPv6/UDP with a 4-byte payload (52 bytes).
+    fn ipv6_udp() -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 12, 17, 64];
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&[0x04, 0xd2, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+        p
+    }
+
+    fn ether(tags: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        for tpid in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&[0x00, 0x64]); // VLAN 100
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        // Ethernet minimum frame (without FCS) is 60 bytes: pad.
+        if f.len() < 60 {
+            f.resize(60, 0);
+        }
+        f
+    }
+
+    fn pcap_bytes(linktype: u32, frames: &[Vec<u8>]) -> Vec<u8> {
+        let header = PcapHeader {
+            datalink: DataLink::from(linktype),
+            ts_resolution: TsResolution::NanoSecond,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            let ts = Duration::new(1_700_000_000 + i as u64, 123_456_789);
+            w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
+                .unwrap();
+        }
+        w.into_writer()
+    }
+
+    fn read(bytes: &[u8]) -> Capture {
+        read_capture_from(bytes).unwrap()
+    }
+
+    #[test]
+    fn ethernet_trims_padding() {
+        let cap = read(&pcap_bytes(1, &[ether(&[], 0x0800, &ipv4_udp())]));
+        assert_eq!(cap.packets.len(), 1);
+        assert_eq!(cap.packets[0].bytes, ipv4_udp());
+        assert_eq!(cap.packets[0].ts, Duration::new(1_700_000_000, 123_456_789));
+        assert_eq!(cap.stats.trimmed, 1);
+        assert_eq!(cap.stats.frames, 1);
+    }
+
+    #[test]
+    fn ethernet_vlan_and_qinq() {
+        let frames = [
+            ether(&[0x8100], 0x0800, &ipv4_udp()),
+            ether(&[0x88a8, 0x8100], 0x86dd, &ipv6_udp()),
+            ether(&[0x9100, 0x8100], 0x0800, &ipv4_udp()),
+        ];
+        let cap = read(&pcap_bytes(1, &frames));
+        assert_eq!(cap.stats.ip_packets, 3);
+        assert_eq!(cap.packets[0].bytes, ipv4_udp());
+        assert_eq!(cap.packets[1].bytes, ipv6_udp());
+        assert_eq!(cap.packets[2].bytes, ipv4_udp());
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        for linktype in [101, 12, 14, 228, 229] {
+            let cap = read(&pcap_bytes(linktype, &[ipv4_udp(), ipv6_udp()]));
+            assert_eq!(cap.stats.ip_packets, 2, "linktype {linktype}");
+            assert_eq!(cap.packets[0].bytes, ipv4_udp());
+            assert_eq!(cap.packets[1].bytes, ipv6_udp());
+            assert_eq!(cap.stats.trimmed, 0);
+        }
+    }
+
+    #[test]
+    fn raw_ip_trims_trailing_bytes() {
+        let mut p = ipv6_udp();
+        p.extend_from_slice(&[0xee; 7]);
+        let cap = read(&pcap_bytes(101, &[p]));
+        assert_eq!(cap.packets[0].bytes, ipv6_udp());
+        assert_eq!(cap.stats.trimmed, 1);
+    }
+
+    #[test]
+    fn linux_sll() {
+        let mut f = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        f.extend_from_slice(&ipv4_udp());
+        let mut arp = f[..14].to_vec();
+        arp.extend_from_slice(&0x0806u16.to_be_bytes());
+        arp.extend_from_slice(&[0; 28]);
+        let cap = read(&pcap_bytes(113, &[f, arp]));
+        assert_eq!(cap.packets.len(), 1);
+        assert_eq!(cap.packets[0].bytes, ipv4_udp());
+        assert_eq!(cap.stats.skipped_non_ip, 1);
+    }
+
+    #[test]
+    fn linux_sll2() {
+        let mut f = 0x86ddu16.to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 1, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+        f.truncate(20);
+        f.extend_from_slice(&ipv6_udp());
+        let cap = read(&pcap_bytes(276, &[f]));
+        assert_eq!(cap.packets.len(), 1);
+        assert_eq!(cap.packets[0].bytes, ipv6_udp());
+    }
+
+    #[test]
+    fn bsd_loopback() {
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(&ipv4_udp());
+        let mut lo = 24u32.to_be_bytes().to_vec();
+        lo.extend_from_slice(&ipv6_udp());
+        assert_eq!(read(&pcap_bytes(0, &[null])).packets[0].bytes, ipv4_udp());
+        assert_eq!(read(&pcap_bytes(108, &[lo])).packets[0].bytes, ipv6_udp());
+    }
+
+    #[test]
+    fn non_ip_and_truncated_are_counted() {
+        let arp = ether(&[], 0x0806, &[0; 28]);
+        let lldp = ether(&[], 0x88cc, &[0; 20]);
+        let short = {
+            let mut f = ether(&[], 0x0800, &[0x45, 0, 0, 40]);
+            f.truncate(18);
+            f
+        };
+        let not_ip_payload = ether(&[], 0x0800, &[0x00; 40]);
+        let cap = read(&pcap_bytes(1, &[arp, lldp, short, not_ip_payload]));
+        assert!(cap.packets.is_empty());
+        assert_eq!(cap.stats.frames, 4);
+        assert_eq!(cap.stats.skipped_non_ip, 3);
+        assert_eq!(cap.stats.skipped_truncated, 1);
+        // An unknown link type skips everything.
+        let cap = read(&pcap_bytes(147, &[ipv4_udp()]));
+        assert_eq!(cap.stats.skipped_non_ip, 1);
+    }
+
+    #[test]
+    fn snaplen_cut_packet_is_kept_as_captured() {
+        let mut p = ipv4_udp();
+        p.truncate(26);
+        let cap = read(&pcap_bytes(101, &[p.clone()]));
+        assert_eq!(cap.packets[0].bytes, p);
+    }
+
+    fn pcapng_bytes(tsresol: Option<u8>, raw_ts: u64, frame: &[u8]) -> Vec<u8> {
+        let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+        let mut idb = InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0);
+        if let Some(r) = tsresol {
+            idb.options.push(InterfaceDescriptionOption::IfTsResol(r));
+        }
+        w.write_pcapng_block(idb).unwrap();
+        let epb = EnhancedPacketBlock {
+            interface_id: 0,
+            // pcap-file writes the raw timestamp as "nanoseconds".
+            timestamp: Duration::from_nanos(raw_ts),
+            original_len: frame.len() as u32,
+            data: frame.to_vec().into(),
+            options: vec![],
+        };
+        w.write_pcapng_block(epb).unwrap();
+        w.into_inner()
+    }
+
+    #[test]
+    fn pcapng_timestamp_resolutions() {
+        let frame = ether(&[], 0x0800, &ipv4_udp());
+        // Default resolution: microseconds.
+        let cap = read(&pcapng_bytes(None, 1_700_000_000_250_000, &frame));
+        assert_eq!(cap.packets[0].bytes, ipv4_udp());
+        assert_eq!(cap.packets[0].ts, Duration::new(1_700_000_000, 250_000_000));
+        // Nanoseconds.
+        let cap = read(&pcapng_bytes(Some(9), 1_700_000_000_000_000_007, &frame));
+        assert_eq!(cap.packets[0].ts, Duration::new(1_700_000_000, 7));
+        // 2^-10 s.
+        let cap = read(&pcapng_bytes(Some(0x80 | 10), 3 * 1024 + 512, &frame));
+        assert_eq!(cap.packets[0].ts, Duration::new(3, 500_000_000));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(matches!(
+            read_capture_from(&b"definitely not a capture"[..]),
+            Err(SimError::Pcap { .. })
+        ));
+        assert!(matches!(
+            read_capture_from(&b"ab"[..]),
+            Err(SimError::Pcap { .. })
+        ));
+        assert!(matches!(
+            read_capture("/nonexistent/seawall.pcap"),
+            Err(SimError::Open { .. })
+        ));
+    }
+}

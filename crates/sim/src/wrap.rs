@@ -225,3 +225,186 @@ pub fn wrap_all(packets: &[InnerPacket], cfg: &WrapConfig) -> Vec<Datagram> {
     let mut w = Wrapper::new(cfg);
     packets.iter().map(|p| w.wrap(p)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seawall_wire::parse_gwlb;
+
+    fn tcp4(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&sp.to_be_bytes());
+        p.extend_from_slice(&dp.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+        p
+    }
+
+    fn udp6(sp: u16, dp: u16) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&sp.to_be_bytes());
+        p.extend_from_slice(&dp.to_be_bytes());
+        p.extend_from_slice(&[0, 8, 0, 0]);
+        p
+    }
+
+    fn pkt(secs: u64, bytes: Vec<u8>) -> InnerPacket {
+        InnerPacket {
+            ts: Duration::from_secs(secs),
+            bytes,
+        }
+    }
+
+    fn cfg() -> WrapConfig {
+        WrapConfig {
+            seed: Some(7),
+            ..WrapConfig::default()
+        }
+    }
+
+    #[test]
+    fn header_is_what_gwlb_sends() {
+        let cfg = WrapConfig {
+            endpoint_id: 0x1122_3344_5566_7788,
+            attachment_id: 0x99aa_bbcc_ddee_ff00,
+            ..cfg()
+        };
+        let inner4 = tcp4([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
+        let inner6 = udp6(5353, 53);
+        let d = wrap_all(&[pkt(0, inner4.clone()), pkt(0, inner6.clone())], &cfg);
+        for (d, inner, proto) in [(&d[0], &inner4, 0x0800), (&d[1], &inner6, 0x86dd)] {
+            // Version 0, 32 bytes of options, flags 0, VNI 0.
+            assert_eq!(d.bytes[0], 8);
+            assert_eq!(d.bytes[1], 0);
+            assert_eq!(&d.bytes[4..8], &[0, 0, 0, 0]);
+            let f = parse_gwlb(&d.bytes).unwrap();
+            assert_eq!(f.geneve_len, 40);
+            assert_eq!(f.protocol, proto);
+            assert_eq!(f.meta.endpoint, GwlbEndpointId(0x1122_3344_5566_7788));
+            assert_eq!(f.meta.attachment, AttachmentId(0x99aa_bbcc_ddee_ff00));
+            assert_eq!(f.inner, &inner[..]);
+            assert!(d.flow_socket_index < cfg.sockets);
+        }
+    }
+
+    #[test]
+    fn both_directions_share_cookie_and_socket() {
+        let mut w = Wrapper::new(&cfg());
+        let mut buf = Vec::new();
+        let a = w.wrap_into(
+            Duration::ZERO,
+            &tcp4([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80),
+            &mut buf,
+        );
+        let b = w.wrap_into(
+            Duration::from_secs(1),
+            &tcp4([10, 0, 0, 2], 80, [10, 0, 0, 1], 40000),
+            &mut buf,
+        );
+        assert!(a.new_flow);
+        assert!(!b.new_flow);
+        assert_eq!(a.cookie, b.cookie);
+        assert_eq!(a.socket, b.socket);
+        assert_eq!(parse_gwlb(&buf).unwrap().meta.cookie, a.cookie);
+        assert_eq!((w.tuples(), w.cookies()), (1, 1));
+    }
+
+    #[test]
+    fn distinct_tuples_get_distinct_flows() {
+        let mut w = Wrapper::new(&cfg());
+        let mut buf = Vec::new();
+        let mut cookies = std::collections::HashSet::new();
+        let mut sockets = std::collections::HashSet::new();
+        for port in 0..200u16 {
+            let info = w.wrap_into(
+                Duration::ZERO,
+                &tcp4([10, 0, 0, 1], 40000 + port, [10, 0, 0, 2], 80),
+                &mut buf,
+            );
+            assert!(info.new_flow);
+            cookies.insert(info.cookie);
+            sockets.insert(info.socket);
+        }
+        assert_eq!(w.cookies(), 200);
+        // Random 32-bit cookies: a collision among 200 is possible but vanishingly rare with seed 7.
+        assert_eq!(cookies.len(), 200);
+        // 200 flows hashed onto 64 sockets use most of them.
+        assert!(sockets.len() > 32, "{} sockets used", sockets.len());
+    }
+
+    #[test]
+    fn reuse_after_idle_gets_new_cookie() {
+        let mut w = Wrapper::new(&WrapConfig {
+            tcp_idle: Duration::from_secs(350),
+            udp_idle: Duration::from_secs(120),
+            ..cfg()
+        });
+        let tcp = tcp4([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
+        let udp = udp6(5353, 53);
+        let mut buf = Vec::new();
+        let t0 = w.wrap_into(Duration::from_secs(1000), &tcp, &mut buf);
+        let u0 = w.wrap_into(Duration::from_secs(1000), &udp, &mut buf);
+        // Within the idle timeout (measured from the last packet): same flow.
+        let t1 = w.wrap_into(Duration::from_secs(1300), &tcp, &mut buf);
+        let u1 = w.wrap_into(Duration::from_secs(1120), &udp, &mut buf);
+        assert_eq!((t0.cookie, u0.cookie), (t1.cookie, u1.cookie));
+        assert!(!t1.new_flow && !u1.new_flow);
+        // 200 s later: past UDP's 120 s, within TCP's 350 s.
+        let t2 = w.wrap_into(Duration::from_secs(1500), &tcp, &mut buf);
+        let u2 = w.wrap_into(Duration::from_secs(1320), &udp, &mut buf);
+        assert_eq!(t2.cookie, t0.cookie);
+        assert!(u2.new_flow);
+        assert_ne!(u2.cookie, u0.cookie);
+        // Past TCP's idle timeout: new cookie, same socket (the tuple's outer port).
+        let t3 = w.wrap_into(Duration::from_secs(1851), &tcp, &mut buf);
+        assert!(t3.new_flow);
+        assert_ne!(t3.cookie, t0.cookie);
+        assert_eq!(t3.socket, t0.socket);
+        assert_eq!(parse_gwlb(&buf).unwrap().meta.cookie, t3.cookie);
+        assert_eq!((w.tuples(), w.cookies()), (2, 4));
+    }
+
+    #[test]
+    fn timestamps_going_back_do_not_split_a_flow() {
+        let mut w = Wrapper::new(&cfg());
+        let mut buf = Vec::new();
+        let p = udp6(1, 2);
+        let a = w.wrap_into(Duration::from_secs(500), &p, &mut buf);
+        let b = w.wrap_into(Duration::from_secs(10), &p, &mut buf);
+        let c = w.wrap_into(Duration::from_secs(600), &p, &mut buf);
+        assert_eq!(a.cookie, b.cookie);
+        assert_eq!(a.cookie, c.cookie);
+    }
+
+    #[test]
+    fn seed_makes_cookies_reproducible() {
+        let pkts = [
+            pkt(0, tcp4([1, 1, 1, 1], 1, [2, 2, 2, 2], 2)),
+            pkt(0, udp6(3, 4)),
+        ];
+        assert_eq!(wrap_all(&pkts, &cfg()), wrap_all(&pkts, &cfg()));
+        let other = WrapConfig {
+            seed: Some(8),
+            ..cfg()
+        };
+        assert_ne!(wrap_all(&pkts, &cfg()), wrap_all(&pkts, &other));
+    }
+
+    #[test]
+    fn one_socket_config() {
+        let d = wrap_all(
+            &[
+                pkt(0, tcp4([1, 1, 1, 1], 1, [2, 2, 2, 2], 2)),
+                pkt(0, udp6(3, 4)),
+            ],
+            &WrapConfig {
+                sockets: 1,
+                ..cfg()
+            },
+        );
+        assert!(d.iter().all(|d| d.flow_socket_index == 0));
+    }
+}
