@@ -48,7 +48,8 @@ impl DropReason {
 /// Series (see [`crate::names`]), label `worker` = worker index `0..workers`:
 /// `seawall_dataplane_packets_received_total`, `seawall_dataplane_bytes_received_total`,
 /// `seawall_dataplane_packets_returned_total`, `seawall_dataplane_bytes_returned_total`,
-/// `seawall_dataplane_drops_total{worker,reason}`, `seawall_dataplane_batches_received_total`,
+/// `seawall_dataplane_drops_total{worker,reason}`,
+/// `seawall_dataplane_malformed_passed_total{worker,reason}`, `seawall_dataplane_batches_received_total`,
 /// `seawall_dataplane_batch_size_packets` (histogram) and `seawall_dataplane_busy_seconds_total`.
 #[derive(Clone, Debug)]
 pub struct DataplaneMetrics {
@@ -115,7 +116,7 @@ impl DataplaneMetrics {
         );
         registry.register(
             "seawall_dataplane_malformed_passed",
-            "Datagrams returned although their inner packet could not be decoded (malformed_inner = pass), by reason",
+            "Datagrams returned unchanged although their inner packet is malformed, by reason",
             malformed_passed.clone(),
         );
         registry.register(
@@ -234,22 +235,15 @@ impl WorkerMetrics {
     /// range here counts as [`OTHER_REASON`].
     #[inline]
     pub fn dropped(&self, reason: DropReason, packets: u64) {
-        let counter = self
-            .drops
-            .get(reason.0)
-            .unwrap_or(&self.drops[self.other.0]);
-        counter.inc_by(packets);
+        self.by_reason(&self.drops, reason).inc_by(packets);
     }
 
     /// `packets` datagrams returned although their inner packet was malformed for `reason`
     /// (`malformed_inner = pass`).
     #[inline]
     pub fn malformed_passed(&self, reason: DropReason, packets: u64) {
-        let counter = self
-            .malformed_passed
-            .get(reason.0)
-            .unwrap_or(&self.malformed_passed[self.other.0]);
-        counter.inc_by(packets);
+        self.by_reason(&self.malformed_passed, reason)
+            .inc_by(packets);
     }
 
     /// As [`dropped`](Self::dropped) with the label (e.g. `seawall_wire::Error::reason()`), looked up
@@ -257,6 +251,11 @@ impl WorkerMetrics {
     #[inline]
     pub fn dropped_label(&self, reason: &str, packets: u64) {
         self.dropped(self.reason(reason), packets);
+    }
+
+    #[inline]
+    fn by_reason<'a>(&self, counters: &'a [Count], reason: DropReason) -> &'a Count {
+        counters.get(reason.0).unwrap_or(&counters[self.other.0])
     }
 
     /// The resolved reason for `label`, or [`OTHER_REASON`]'s if it was not registered.
@@ -328,11 +327,10 @@ mod tests {
                 0.0
             );
             for reason in metrics.reasons() {
-                let series = format!(
-                    "{}{{worker=\"{worker}\",reason=\"{reason}\"}}",
-                    names::DROPS
-                );
-                assert_eq!(value(&text, &series), 0.0);
+                for name in [names::DROPS, names::MALFORMED_PASSED] {
+                    let series = format!("{name}{{worker=\"{worker}\",reason=\"{reason}\"}}");
+                    assert_eq!(value(&text, &series), 0.0);
+                }
             }
         }
         assert_eq!(metrics.reasons().len(), REASONS.len() + 1);
@@ -373,6 +371,7 @@ mod tests {
         w0.dropped(metrics.reason("not_allowed").expect("registered"), 5);
         w0.dropped_label("no_such_reason", 1);
         w0.busy(Duration::from_millis(1500));
+        w0.malformed_passed(w0.reason("geneve_truncated"), 6);
         w1.received_batch(1, 9000);
         w1.returned(1, 9000);
 
@@ -398,6 +397,11 @@ mod tests {
         assert_eq!(drops(0, OTHER_REASON), 1.0);
         assert_eq!(drops(0, "oversize"), 0.0);
         assert_eq!(drops(1, "geneve_truncated"), 0.0);
+        let passed = format!(
+            "{}{{worker=\"0\",reason=\"geneve_truncated\"}}",
+            names::MALFORMED_PASSED
+        );
+        assert_eq!(value(&text, &passed), 6.0);
         assert_eq!(w(names::PACKETS_RECEIVED, 1), 1.0);
         assert_eq!(w(names::BYTES_RETURNED, 1), 9000.0);
 
