@@ -1,1 +1,175 @@
-fn main() {}
+//! `seawall`: the appliance binary. CLI, config, wiring, signals.
+//!
+//! Subcommands:
+//! * `run` — the appliance: GENEVE workers, health and management servers, SIGTERM drain.
+//! * `demo` — the quick start: the appliance on loopback and the GWLB simulator replaying a bundled
+//!   capture through it, then a summary.
+//! * `sim` — the GWLB simulator against a running appliance.
+//! * `reflect` — the bare recvmmsg/sendmmsg GENEVE reflector (the performance baseline).
+//! * `config check FILE` / `config default` — validate a config / print every key with its default.
+#![forbid(unsafe_code)]
+
+mod appliance;
+mod config;
+mod demo;
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seawall",
+    version,
+    about = "Inline IDS/IPS for AWS Gateway Load Balancer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance.
+    Run(RunArgs),
+    /// Quick start: run the appliance on loopback and replay a capture through it with the GWLB simulator.
+    Demo(demo::DemoArgs),
+    /// GWLB simulator: replay a capture as GENEVE to an appliance and check what comes back.
+    Sim(SimArgs),
+    /// Bare recvmmsg/sendmmsg GENEVE reflector, the baseline for benchmarks.
+    Reflect(ReflectArgs),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Config file (TOML); without it every setting has its default.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override `dataplane.workers`.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Override `dataplane.listen`.
+    #[arg(long)]
+    listen: Option<SocketAddrV4>,
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    #[command(flatten)]
+    sim: seawall_sim::SimConfig,
+    /// Exit with status 3 unless every datagram came back byte-identical.
+    #[arg(long)]
+    require_clean: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReflectArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6081")]
+    listen: SocketAddrV4,
+    /// Reflector threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without starting anything.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Print the default config, every key with its value.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            let mut cfg = match &args.config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            if let Some(w) = args.workers {
+                cfg.dataplane.workers = w;
+            }
+            if let Some(l) = args.listen {
+                cfg.dataplane.listen = l;
+            }
+            cfg.validate()?;
+            seawall_telemetry::init_tracing(cfg.log.json, &cfg.log.level)
+                .context("cannot set up logging")?;
+            appliance::run(&cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(&args),
+        Command::Sim(args) => {
+            let progress = !args.sim.json;
+            let report = seawall_sim::run(&args.sim, progress)?;
+            if args.sim.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("cannot encode the report")?
+                );
+            } else {
+                println!("{report}");
+            }
+            if args.require_clean && !report.is_clean() {
+                return Ok(ExitCode::from(3));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reflect(args) => {
+            let workers = match args.workers {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle =
+                seawall_io::reflector::run_reflector(args.listen, workers, stop.clone())
+                    .with_context(|| format!("cannot start the reflector on {}", args.listen))?;
+            eprintln!(
+                "reflector: {} threads on {}; Ctrl-C or SIGTERM stops it",
+                workers,
+                handle.local_addr()
+            );
+            appliance::wait_for_termination()?;
+            stop.store(true, Ordering::Relaxed);
+            let stats = handle.join().context("reflector thread failed")?;
+            let received: u64 = stats.iter().map(|s| s.received).sum();
+            let sent: u64 = stats.iter().map(|s| s.sent).sum();
+            eprintln!("reflector: received {received}, sent {sent}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            Config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", Config::default().to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

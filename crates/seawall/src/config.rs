@@ -1,0 +1,216 @@
+//! The one TOML config file (DESIGN.md section 5).
+//!
+//! Every key has a default that works on a laptop, unknown keys are errors, and every error names the
+//! file and the key. `seawall config check FILE` runs [`Config::load`] without starting anything.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+pub use seawall_dataplane::DataplaneConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub dataplane: DataplaneConfig,
+    pub health: HealthSection,
+    pub api: ApiSection,
+    pub drain: DrainSection,
+    pub log: LogSection,
+}
+
+/// `[health]`: the GWLB health-check listener.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSection {
+    pub listen: SocketAddr,
+    /// A worker that has not made progress for this long makes the appliance unhealthy.
+    pub stall_after_ms: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8081)),
+            stall_after_ms: 2000,
+        }
+    }
+}
+
+/// `[api]`: metrics and the management API.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+        }
+    }
+}
+
+/// `[drain]`: what SIGTERM does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainSection {
+    /// Upper bound on draining; set it to the target group's deregistration delay.
+    pub timeout_secs: u64,
+    /// Draining ends early once no datagram has arrived for this long.
+    pub idle_secs: u64,
+}
+
+impl Default for DrainSection {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 300,
+            idle_secs: 10,
+        }
+    }
+}
+
+/// `[log]`: structured logs to stdout.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// A tracing `EnvFilter` directive, e.g. `info` or `seawall=debug`.
+    pub level: String,
+    /// Log lines as JSON objects instead of text.
+    pub json: bool,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; the error names the file, the line and the key.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values that types alone cannot; each error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.dataplane.validate().map_err(anyhow::Error::msg)?;
+        if self.health.stall_after_ms == 0 {
+            bail!("health.stall_after_ms: must be > 0");
+        }
+        if self.drain.idle_secs == 0 {
+            bail!("drain.idle_secs: must be > 0");
+        }
+        if self.drain.idle_secs > self.drain.timeout_secs {
+            bail!(
+                "drain.idle_secs: must not exceed drain.timeout_secs ({} > {})",
+                self.drain.idle_secs,
+                self.drain.timeout_secs
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            bail!("log.level: {e}");
+        }
+        Ok(())
+    }
+
+    /// The config as TOML, every key with its value (`seawall config default`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config types always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ports() {
+        let c = Config::default();
+        assert_eq!(c.dataplane.listen.to_string(), "0.0.0.0:6081");
+        assert_eq!(c.health.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.api.listen.to_string(), "0.0.0.0:8080");
+        assert!(c.dataplane.allow_sources.is_empty());
+    }
+
+    #[test]
+    fn default_round_trips_through_toml() {
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[dataplane]\nworkerz = 2\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("workerz"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn bad_cidr_is_named() {
+        let e = Config::parse("[dataplane]\nallow_sources = [\"10.0.0.0/33\"]\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("allow_sources"), "{msg}");
+    }
+
+    #[test]
+    fn range_errors_name_the_key() {
+        let e = Config::parse("[dataplane]\nbatch_size = 0\n").unwrap_err();
+        assert!(format!("{e:#}").contains("dataplane.batch_size"));
+        let e = Config::parse("[drain]\nidle_secs = 500\ntimeout_secs = 10\n").unwrap_err();
+        assert!(format!("{e:#}").contains("drain.idle_secs"));
+        let e = Config::parse("[log]\nlevel = \"[[[\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("log.level"));
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = Config::parse(
+            r#"
+[dataplane]
+listen = "127.0.0.1:16081"
+workers = 2
+allow_sources = ["10.0.0.0/16", "192.168.1.7/32"]
+malformed_inner = "drop"
+[health]
+listen = "127.0.0.1:18081"
+[api]
+listen = "127.0.0.1:18080"
+[drain]
+timeout_secs = 60
+idle_secs = 2
+[log]
+level = "debug"
+json = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.dataplane.worker_count(), 2);
+        assert_eq!(
+            c.dataplane.malformed_inner,
+            seawall_dataplane::MalformedPolicy::Drop
+        );
+        assert_eq!(c.dataplane.allow_sources.len(), 2);
+    }
+}
