@@ -229,7 +229,8 @@ pub fn run(cfg: &SimConfig, progress: bool) -> Result<SimReport, SimError> {
         let datagrams = (0..cfg.loops).flat_map(move |pass| packets.iter().map(move |p| (pass, p)));
         let datagrams = datagrams.map(|(pass, p)| {
             let mut bytes = Vec::with_capacity(p.bytes.len() + 64);
-            let info = wrapper.wrap_into(p.ts + pass_gap * pass, &p.bytes, &mut bytes);
+            let shift = pass_gap.checked_mul(pass).unwrap_or(Duration::MAX);
+            let info = wrapper.wrap_into(p.ts.saturating_add(shift), &p.bytes, &mut bytes);
             Datagram {
                 flow_socket_index: info.socket,
                 bytes,

@@ -30,6 +30,15 @@ enum Mode {
     FromOtherPort,
 }
 
+/// A UDP socket with appliance-sized buffers, so the fake never drops under the sim's window.
+fn bind_big(addr: SocketAddr) -> UdpSocket {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    s.set_recv_buffer_size(4 << 20).unwrap();
+    s.set_send_buffer_size(4 << 20).unwrap();
+    s.bind(&addr.into()).unwrap();
+    s.into()
+}
+
 struct FakeAppliance {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -38,7 +47,7 @@ struct FakeAppliance {
 
 impl FakeAppliance {
     fn start(mode: Mode) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sock = bind_big("127.0.0.1:0".parse().unwrap());
         sock.set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
         let other = UdpSocket::bind("127.0.0.1:0").unwrap();
