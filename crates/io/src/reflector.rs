@@ -17,7 +17,6 @@ use crate::{DEFAULT_BATCH_SIZE, DEFAULT_BUF_SIZE};
 
 /// Reflector settings; the defaults are the workers' defaults.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct ReflectorConfig {
     /// Messages per `recvmmsg`/`sendmmsg`.
     pub batch_size: usize,

@@ -17,7 +17,6 @@ const SEND_WAIT: Duration = Duration::from_millis(10);
 
 /// Socket options for worker sockets (and the reflector, which must match them).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SocketOptions {
     /// Join a `SO_REUSEPORT` group (one socket per worker on the same address).
     pub reuse_port: bool,
@@ -35,13 +34,13 @@ impl Default for SocketOptions {
 }
 
 impl SocketOptions {
-    /// The defaults, with `reuse_port` set as given.
+    /// These options with `reuse_port` set as given.
     pub fn with_reuse_port(mut self, reuse_port: bool) -> Self {
         self.reuse_port = reuse_port;
         self
     }
 
-    /// The defaults, with the buffer sizes set as given.
+    /// These options with the buffer sizes set as given.
     pub fn with_buffers(mut self, recv_buffer: usize, send_buffer: usize) -> Self {
         self.recv_buffer = recv_buffer;
         self.send_buffer = send_buffer;
