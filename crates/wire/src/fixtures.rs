@@ -88,8 +88,8 @@ pub(crate) const IPV6_TCP_SYN: [u8; 60] = [
     0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff, 0xff, 0x8e, 0xfd, 0x00, 0x00,
 ];
 
-/// IPv6 with hop-by-hop (router alert, PadN; 8 bytes) + routing (type 0, one address; 24 bytes)
-/// + fragment (first: offset 0, M, id 0xcafebabe) + TCP ACK [2001:db8::1]:50000 > [2001:db8:1::2]:443,
+/// IPv6 with hop-by-hop (router alert, PadN; 8 bytes), routing (type 0, one address; 24 bytes),
+/// fragment (first: offset 0, M, id 0xcafebabe) and TCP ACK [2001:db8::1]:50000 > [2001:db8:1::2]:443,
 /// seq 101 ack 201, payload "GET / HTTP/1.1\r\n" (16 bytes).
 pub(crate) const IPV6_HBH_RT_FRAG_TCP: [u8; 116] = [
     0x60, 0x00, 0x00, 0x00, 0x00, 0x4c, 0x00, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
@@ -102,8 +102,8 @@ pub(crate) const IPV6_HBH_RT_FRAG_TCP: [u8; 116] = [
     0x2e, 0x31, 0x0d, 0x0a,
 ];
 
-/// IPv6 with hop-by-hop + destination options + fragment (offset 2 = 16 bytes, last, id 0xcafebabe,
-/// next header TCP) + 8 bytes of fragment data.
+/// IPv6 with hop-by-hop, destination options and fragment (offset 2 = 16 bytes, last, id 0xcafebabe,
+/// next header TCP) headers, then 8 bytes of fragment data.
 pub(crate) const IPV6_FRAG_LATER: [u8; 72] = [
     0x60, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x00,

@@ -79,54 +79,68 @@ impl GwlbMeta {
     /// Errors: `Truncated` if the header is short; `OptionOverrun` if an option runs past the option
     /// area; `CriticalOption` for any other option with the critical bit; `MissingGwlbOption(t)` if
     /// type `t` is absent or its data has the wrong length. If an AWS type occurs twice, the first
-    /// wins. Unknown non-critical options are skipped (they are echoed, never re-serialised).
+    /// occurrence decides (a wrong-length first one is not rescued by a later one). Unknown non-critical options are skipped (they are echoed, never re-serialised).
     pub fn parse<T: AsRef<[u8]>>(pkt: &GenevePacket<T>) -> Result<GwlbMeta> {
         pkt.check_len()?;
         Self::parse_options(pkt.options_bytes())
     }
 
     /// [`GwlbMeta::parse`] on a bare option area.
+    ///
+    /// The whole area is walked before the AWS options are judged, so the error of a datagram
+    /// with several problems is, in this order: `OptionOverrun`, `CriticalOption`,
+    /// `MissingGwlbOption(1)`, `(2)`, `(3)`.
     pub fn parse_options(area: &[u8]) -> Result<GwlbMeta> {
-        let mut endpoint = None;
-        let mut attachment = None;
-        let mut cookie = None;
+        // Per AWS type: None = not seen, Some(None) = first occurrence had the wrong length.
+        let mut endpoint: Option<Option<GwlbEndpointId>> = None;
+        let mut attachment: Option<Option<AttachmentId>> = None;
+        let mut cookie: Option<Option<FlowCookie>> = None;
+        let mut critical = false;
         for option in crate::geneve::GeneveOptions::new(area) {
             let option = option?;
             if option.class() != AWS_OPTION_CLASS {
-                if option.critical() {
-                    return Err(Error::CriticalOption);
-                }
+                critical |= option.critical();
                 continue;
             }
             let data = option.data();
             match option.option_type() {
-                GWLB_OPT_ENDPOINT if endpoint.is_none() => {
-                    let b: [u8; ENDPOINT_LEN] = data
-                        .try_into()
-                        .map_err(|_| Error::MissingGwlbOption(GWLB_OPT_ENDPOINT))?;
-                    endpoint = Some(GwlbEndpointId(u64::from_be_bytes(b)));
+                GWLB_OPT_ENDPOINT => {
+                    endpoint.get_or_insert_with(|| {
+                        data.try_into()
+                            .ok()
+                            .map(|b| GwlbEndpointId(u64::from_be_bytes(b)))
+                    });
                 }
-                GWLB_OPT_ATTACHMENT if attachment.is_none() => {
-                    let b: [u8; ATTACHMENT_LEN] = data
-                        .try_into()
-                        .map_err(|_| Error::MissingGwlbOption(GWLB_OPT_ATTACHMENT))?;
-                    attachment = Some(AttachmentId(u64::from_be_bytes(b)));
+                GWLB_OPT_ATTACHMENT => {
+                    attachment.get_or_insert_with(|| {
+                        data.try_into()
+                            .ok()
+                            .map(|b| AttachmentId(u64::from_be_bytes(b)))
+                    });
                 }
-                GWLB_OPT_COOKIE if cookie.is_none() => {
-                    let b: [u8; COOKIE_LEN] = data
-                        .try_into()
-                        .map_err(|_| Error::MissingGwlbOption(GWLB_OPT_COOKIE))?;
-                    cookie = Some(FlowCookie(u32::from_be_bytes(b)));
+                GWLB_OPT_COOKIE => {
+                    cookie.get_or_insert_with(|| {
+                        data.try_into()
+                            .ok()
+                            .map(|b| FlowCookie(u32::from_be_bytes(b)))
+                    });
                 }
-                GWLB_OPT_ENDPOINT | GWLB_OPT_ATTACHMENT | GWLB_OPT_COOKIE => {}
-                _ if option.critical() => return Err(Error::CriticalOption),
-                _ => {}
+                _ => critical |= option.critical(),
             }
         }
+        if critical {
+            return Err(Error::CriticalOption);
+        }
         Ok(GwlbMeta {
-            endpoint: endpoint.ok_or(Error::MissingGwlbOption(GWLB_OPT_ENDPOINT))?,
-            attachment: attachment.ok_or(Error::MissingGwlbOption(GWLB_OPT_ATTACHMENT))?,
-            cookie: cookie.ok_or(Error::MissingGwlbOption(GWLB_OPT_COOKIE))?,
+            endpoint: endpoint
+                .flatten()
+                .ok_or(Error::MissingGwlbOption(GWLB_OPT_ENDPOINT))?,
+            attachment: attachment
+                .flatten()
+                .ok_or(Error::MissingGwlbOption(GWLB_OPT_ATTACHMENT))?,
+            cookie: cookie
+                .flatten()
+                .ok_or(Error::MissingGwlbOption(GWLB_OPT_COOKIE))?,
         })
     }
 }
@@ -455,7 +469,7 @@ mod tests {
             [0x01, 0x08, 0x81, 0x00], // AWS class, type 1 with the critical bit is another type
             [0x00, 0x00, 0xff, 0x00],
         ] {
-            let options = [&o[..], &critical[..]].concat();
+            let options = [o, &critical[..]].concat();
             let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
             assert_eq!(
                 parse_gwlb(&d),
@@ -500,9 +514,32 @@ mod tests {
     fn test_duplicate_aws_option_first_wins() {
         let o = aws_options();
         let other_cookie = [0x01, 0x08, 0x03, 0x01, 0, 0, 0, 7];
-        let options = [&o[..], &other_cookie[..]].concat();
+        let options = [o, &other_cookie[..]].concat();
         let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
         assert_eq!(parse_gwlb(&d).unwrap().meta.cookie, META.cookie);
+    }
+
+    #[test]
+    fn test_error_priority_when_several_problems() {
+        let o = aws_options();
+        let short1 = [0x01, 0x08, 0x01, 0x01, 0, 0, 0, 1];
+        let critical = [0x01, 0x03, 0x80, 0x00];
+        let overrun = [0x01, 0x03, 0x00, 0x05];
+        // Overrun beats a wrong length and a critical option seen before it.
+        let options = [&short1[..], &critical[..], &overrun[..]].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d), Err(Error::OptionOverrun));
+        // A critical option beats missing and wrong-length AWS options, wherever it is.
+        let options = [&short1[..], &critical[..]].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d), Err(Error::CriticalOption));
+        // A wrong-length first type 1 is not rescued by a good one later.
+        let options = [&short1[..], o].concat();
+        let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d), Err(Error::MissingGwlbOption(1)));
+        // Missing types are reported in order 1, 2, 3.
+        let d = datagram(HEAD_V4, &o[TLV3], &IPV4_TCP_SYN);
+        assert_eq!(parse_gwlb(&d), Err(Error::MissingGwlbOption(1)));
     }
 
     #[test]
@@ -514,7 +551,7 @@ mod tests {
         pad1.resize(128, 0xee);
         let mut pad2 = vec![0x01, 0x56, 0x02, 22];
         pad2.resize(92, 0xdd);
-        let options = [&pad1[..], &o[..], &pad2[..]].concat();
+        let options = [&pad1[..], o, &pad2[..]].concat();
         assert_eq!(options.len(), 252);
         let d = datagram(HEAD_V4, &options, &IPV4_TCP_SYN);
         let frame = parse_gwlb(&d).unwrap();

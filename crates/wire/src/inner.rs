@@ -819,3 +819,892 @@ fn quoted_ipv6(quote: &[u8]) -> Option<QuotedTuple> {
         ports,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::*;
+    use proptest::prelude::*;
+
+    const V4: u16 = ETHERTYPE_IPV4;
+    const V6: u16 = ETHERTYPE_IPV6;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A copy of `bytes` changed by `f`.
+    fn patched(bytes: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut v = bytes.to_vec();
+        f(&mut v);
+        v
+    }
+
+    /// Sets the IPv4 total length to the buffer length.
+    fn fix_total_len(v: &mut [u8]) {
+        let len = v.len() as u16;
+        v[2..4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Sets the IPv6 payload length to the buffer length minus 40.
+    fn fix_payload_len(v: &mut [u8]) {
+        let len = (v.len() - 40) as u16;
+        v[4..6].copy_from_slice(&len.to_be_bytes());
+    }
+
+    #[test]
+    fn test_deconstruct_ipv4_tcp() {
+        let p = decode_inner(V4, &IPV4_TCP_SYN).unwrap();
+        assert_eq!(p.version, IpVersion::V4);
+        assert_eq!(p.src, ip("10.0.1.10"));
+        assert_eq!(p.dst, ip("10.0.2.20"));
+        assert_eq!(p.ip_proto, 6);
+        assert_eq!(p.ttl, 64);
+        assert_eq!(p.tos, 0);
+        assert_eq!(p.fragment, None);
+        assert_eq!(p.header_len, 20);
+        assert_eq!(p.ip_len, 40);
+        assert_eq!(
+            p.transport,
+            Transport::Tcp {
+                ports: Ports {
+                    src: 49152,
+                    dst: 80
+                },
+                flags: TcpFlags(TcpFlags::SYN),
+                seq: 1,
+                ack: 0,
+                window: 64240,
+                urgent: 0,
+                options: &[],
+                payload: &[],
+            }
+        );
+        assert_eq!(
+            p.five_tuple(),
+            FiveTuple {
+                src: ip("10.0.1.10"),
+                dst: ip("10.0.2.20"),
+                ip_proto: 6,
+                src_port: 49152,
+                dst_port: 80,
+            }
+        );
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.1.10.49152 > 10.0.2.20.80: tcp Flags [S], seq 1, ack 0, win 64240, length 0"
+        );
+    }
+
+    #[test]
+    fn test_ipv4_options_and_tcp_options() {
+        let p = decode_inner(V4, &IPV4_OPTS_TCP_PSH).unwrap();
+        assert_eq!(p.header_len, 28);
+        let Transport::Tcp {
+            ports,
+            flags,
+            seq,
+            ack,
+            window,
+            options,
+            payload,
+            ..
+        } = p.transport
+        else {
+            panic!("not tcp: {p:?}");
+        };
+        assert_eq!(
+            ports,
+            Ports {
+                src: 1234,
+                dst: 443
+            }
+        );
+        assert_eq!(flags, TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
+        assert!(flags.psh() && flags.ack() && !flags.syn());
+        assert_eq!((seq, ack, window), (0x0102_0304, 0x0a0b_0c0d, 512));
+        assert_eq!(options, &[2, 4, 5, 0xb4, 1, 1, 1, 0]);
+        assert_eq!(payload, b"hello");
+        assert_eq!(p.transport.payload(), b"hello");
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.1.10.1234 > 10.0.2.20.443: tcp Flags [P.], seq 16909060, ack 168496141, win 512, length 5"
+        );
+    }
+
+    #[test]
+    fn test_trailing_bytes_after_total_length_are_ignored() {
+        let padded = patched(&IPV4_TCP_SYN, |v| v.extend_from_slice(&[0xee; 6]));
+        let p = decode_inner(V4, &padded).unwrap();
+        assert_eq!(p.ip_len, 40);
+        assert_eq!(p.transport.payload(), &[]);
+        let padded = patched(&IPV6_UDP, |v| v.extend_from_slice(&[0xee; 6]));
+        let p = decode_inner(V6, &padded).unwrap();
+        assert_eq!(p.transport.payload(), &[0xab, 0xcd]);
+    }
+
+    #[test]
+    fn test_ipv4_udp() {
+        let p = decode_inner(V4, &IPV4_UDP_DNS).unwrap();
+        assert_eq!(
+            p.transport,
+            Transport::Udp {
+                ports: Ports { src: 5353, dst: 53 },
+                payload: &[0x12, 0x34, 0x01, 0x00],
+            }
+        );
+        assert_eq!(p.five_tuple().dst_port, 53);
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.1.10.5353 > 10.0.0.2.53: UDP, length 4"
+        );
+        // A UDP length shorter than the IP payload bounds the UDP payload.
+        let short = patched(&IPV4_UDP_DNS, |v| {
+            v[24..26].copy_from_slice(&10u16.to_be_bytes())
+        });
+        assert_eq!(
+            decode_inner(V4, &short).unwrap().transport.payload(),
+            &[0x12, 0x34]
+        );
+    }
+
+    #[test]
+    fn test_ipv4_first_fragment_has_ports() {
+        let p = decode_inner(V4, &IPV4_FRAG_FIRST_UDP).unwrap();
+        assert_eq!(
+            p.fragment,
+            Some(Fragment {
+                id: 0xbeef,
+                offset: 0,
+                more: true
+            })
+        );
+        assert!(p.fragment.unwrap().is_first());
+        // The UDP length (1008) covers the whole datagram, not this fragment: not an error.
+        let Transport::Udp { ports, payload } = p.transport else {
+            panic!("not udp: {p:?}");
+        };
+        assert_eq!(
+            ports,
+            Ports {
+                src: 5000,
+                dst: 6000
+            }
+        );
+        assert_eq!(payload, &(0..16).collect::<Vec<u8>>()[..]);
+    }
+
+    #[test]
+    fn test_ipv4_later_fragment_has_no_transport() {
+        let p = decode_inner(V4, &IPV4_FRAG_LATER).unwrap();
+        let frag = p.fragment.unwrap();
+        assert_eq!(
+            frag,
+            Fragment {
+                id: 0xbeef,
+                offset: 3,
+                more: true
+            }
+        );
+        assert!(!frag.is_first());
+        assert_eq!(frag.byte_offset(), 24);
+        assert_eq!(p.ip_proto, 17);
+        assert_eq!(
+            p.transport,
+            Transport::Fragment {
+                payload: &IPV4_FRAG_LATER[20..]
+            }
+        );
+        let t = p.five_tuple();
+        assert_eq!((t.src_port, t.dst_port, t.ip_proto), (0, 0, 17));
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.1.10 > 10.0.2.20: ip-proto-17 fragment, length 24 (frag 48879:24@24+)"
+        );
+        // A later fragment with a garbage "transport header" is still fine: nothing is parsed.
+        let junk = patched(&IPV4_FRAG_LATER, |v| v[20..].fill(0));
+        assert!(decode_inner(V4, &junk).is_ok());
+    }
+
+    #[test]
+    fn test_ipv4_icmp_echo() {
+        let p = decode_inner(V4, &IPV4_ICMP_ECHO).unwrap();
+        assert_eq!(
+            p.transport,
+            Transport::Icmp {
+                ty: 8,
+                code: 0,
+                rest_of_header: [0x42, 0x42, 0x00, 0x01],
+                quoted: None,
+                payload: b"ping",
+            }
+        );
+        assert_eq!(p.five_tuple().src_port, 0);
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.1.10 > 10.0.2.20: ICMP type 8 code 0"
+        );
+    }
+
+    fn quoted(p: &InnerPacket<'_>) -> Option<QuotedTuple> {
+        match p.transport {
+            Transport::Icmp { quoted, .. } => quoted,
+            _ => panic!("not icmp: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn test_icmpv4_error_quoting_udp() {
+        let p = decode_inner(V4, &IPV4_ICMP_UNREACH_UDP).unwrap();
+        let q = quoted(&p).unwrap();
+        assert_eq!(
+            q,
+            QuotedTuple {
+                src: ip("10.0.1.10"),
+                dst: ip("10.9.9.9"),
+                ip_proto: 17,
+                ports: Some(Ports {
+                    src: 40000,
+                    dst: 33434
+                }),
+            }
+        );
+        assert_eq!(q.five_tuple().dst_port, 33434);
+        // The ICMP packet itself has no ports.
+        assert_eq!(p.five_tuple().src_port, 0);
+        assert_eq!(
+            p.to_string(),
+            "IP 10.0.0.254 > 10.0.1.10: ICMP type 3 code 3 (quoting 10.0.1.10.40000 > 10.9.9.9.33434 proto 17)"
+        );
+    }
+
+    #[test]
+    fn test_icmpv4_error_quoting_tcp() {
+        let p = decode_inner(V4, &IPV4_ICMP_TTL_TCP).unwrap();
+        let q = quoted(&p).unwrap();
+        assert_eq!(q.ip_proto, 6);
+        assert_eq!((q.src, q.dst), (ip("10.0.1.10"), ip("10.0.2.20")));
+        assert_eq!(
+            q.ports,
+            Some(Ports {
+                src: 49152,
+                dst: 80
+            })
+        );
+    }
+
+    #[test]
+    fn test_icmpv4_error_truncated_quote() {
+        // 2 bytes of the quoted TCP header: addresses but no ports.
+        let p = decode_inner(V4, &IPV4_ICMP_QUOTE_SHORT).unwrap();
+        let q = quoted(&p).unwrap();
+        assert_eq!(q.ip_proto, 6);
+        assert_eq!(q.ports, None);
+        assert_eq!(q.five_tuple().src_port, 0);
+        // Less than an IPv4 header quoted: no tuple, still no error.
+        let cut = patched(&IPV4_ICMP_TTL_TCP, |v| {
+            v.truncate(20 + 8 + 19);
+            fix_total_len(v);
+        });
+        assert_eq!(quoted(&decode_inner(V4, &cut).unwrap()), None);
+        // Nothing quoted at all.
+        let cut = patched(&IPV4_ICMP_TTL_TCP, |v| {
+            v.truncate(28);
+            fix_total_len(v);
+        });
+        assert_eq!(quoted(&decode_inner(V4, &cut).unwrap()), None);
+        // A quoted non-first fragment has no ports.
+        let frag = patched(&IPV4_ICMP_TTL_TCP, |v| v[28 + 6] = 0x00);
+        let frag = patched(&frag, |v| v[28 + 7] = 0x10);
+        let q = quoted(&decode_inner(V4, &frag).unwrap()).unwrap();
+        assert_eq!(q.ports, None);
+        // A quote that is not IPv4 (bad IHL) gives no tuple.
+        let bad = patched(&IPV4_ICMP_TTL_TCP, |v| v[28] = 0x43);
+        assert_eq!(quoted(&decode_inner(V4, &bad).unwrap()), None);
+    }
+
+    #[test]
+    fn test_deconstruct_ipv6_tcp() {
+        let p = decode_inner(V6, &IPV6_TCP_SYN).unwrap();
+        assert_eq!(p.version, IpVersion::V6);
+        assert_eq!(p.src, ip("2001:db8::1"));
+        assert_eq!(p.dst, ip("2001:db8:1::2"));
+        assert_eq!((p.ip_proto, p.ttl, p.header_len, p.ip_len), (6, 64, 40, 60));
+        assert_eq!(
+            p.transport.ports(),
+            Some(Ports {
+                src: 50000,
+                dst: 443
+            })
+        );
+        assert_eq!(
+            p.to_string(),
+            "IP6 2001:db8::1.50000 > 2001:db8:1::2.443: tcp Flags [S], seq 100, ack 0, win 65535, length 0"
+        );
+    }
+
+    #[test]
+    fn test_ipv6_hop_by_hop_routing_fragment_tcp() {
+        let p = decode_inner(V6, &IPV6_HBH_RT_FRAG_TCP).unwrap();
+        assert_eq!(p.header_len, 40 + 8 + 24 + 8);
+        assert_eq!(p.ip_proto, 6);
+        assert_eq!(
+            p.fragment,
+            Some(Fragment {
+                id: 0xcafe_babe,
+                offset: 0,
+                more: true
+            })
+        );
+        let Transport::Tcp {
+            ports,
+            seq,
+            ack,
+            flags,
+            payload,
+            ..
+        } = p.transport
+        else {
+            panic!("not tcp: {p:?}");
+        };
+        assert_eq!(
+            ports,
+            Ports {
+                src: 50000,
+                dst: 443
+            }
+        );
+        assert_eq!((seq, ack), (101, 201));
+        assert_eq!(flags.to_string(), ".");
+        assert_eq!(payload, b"GET / HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn test_ipv6_later_fragment() {
+        let p = decode_inner(V6, &IPV6_FRAG_LATER).unwrap();
+        assert_eq!(p.header_len, 64);
+        assert_eq!(p.ip_proto, 6);
+        assert_eq!(
+            p.fragment,
+            Some(Fragment {
+                id: 0xcafe_babe,
+                offset: 2,
+                more: false
+            })
+        );
+        assert_eq!(
+            p.transport,
+            Transport::Fragment {
+                payload: &[1, 2, 3, 4, 5, 6, 7, 8]
+            }
+        );
+        assert_eq!(p.five_tuple().dst_port, 0);
+        assert_eq!(
+            p.to_string(),
+            "IP6 2001:db8::1 > 2001:db8:1::2: ip-proto-6 fragment, length 8 (frag 3405691582:8@16)"
+        );
+        // Fragment data that looks like an extension header is not walked.
+        let tricky = patched(&IPV6_FRAG_LATER, |v| v[56] = ip_proto::IPV6_OPTS);
+        let p = decode_inner(V6, &tricky).unwrap();
+        assert_eq!(p.ip_proto, ip_proto::IPV6_OPTS);
+        assert!(matches!(p.transport, Transport::Fragment { payload } if payload.len() == 8));
+    }
+
+    #[test]
+    fn test_ipv6_atomic_fragment_is_not_a_fragment() {
+        // Fragment header with offset 0 and M clear (RFC 6946): a whole packet.
+        let atomic = patched(&IPV6_HBH_RT_FRAG_TCP, |v| v[72 + 3] = 0);
+        let p = decode_inner(V6, &atomic).unwrap();
+        assert_eq!(p.fragment, None);
+        assert_eq!(
+            p.transport.ports(),
+            Some(Ports {
+                src: 50000,
+                dst: 443
+            })
+        );
+    }
+
+    #[test]
+    fn test_ipv6_auth_header_and_esp() {
+        // AH (next TCP, 12 + 4 bytes ICV: payload len 2) in front of the TCP SYN.
+        let mut v = IPV6_TCP_SYN[..40].to_vec();
+        v[6] = ip_proto::AH;
+        v.extend_from_slice(&[6, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
+        v.extend_from_slice(&IPV6_TCP_SYN[40..]);
+        fix_payload_len(&mut v);
+        let p = decode_inner(V6, &v).unwrap();
+        assert_eq!(p.header_len, 56);
+        assert_eq!(
+            p.transport.ports(),
+            Some(Ports {
+                src: 50000,
+                dst: 443
+            })
+        );
+        // AH with payload length 0 is malformed.
+        let bad = patched(&v, |v| v[41] = 0);
+        assert_eq!(decode_inner(V6, &bad), Err(Error::BadIpv6ExtHeader));
+        // ESP: opaque, not an error.
+        let esp = patched(&IPV6_TCP_SYN, |v| v[6] = ip_proto::ESP);
+        let p = decode_inner(V6, &esp).unwrap();
+        assert_eq!(p.ip_proto, ip_proto::ESP);
+        assert!(matches!(p.transport, Transport::Other { payload } if payload.len() == 20));
+        // No next header with nothing after it.
+        let none = patched(&IPV6_TCP_SYN[..40], |v| {
+            v[6] = ip_proto::IPV6_NONXT;
+            fix_payload_len(v);
+        });
+        let p = decode_inner(V6, &none).unwrap();
+        assert_eq!(p.transport, Transport::Other { payload: &[] });
+        assert_eq!(
+            p.to_string(),
+            "IP6 2001:db8::1 > 2001:db8:1::2: ip-proto-59, length 0"
+        );
+    }
+
+    #[test]
+    fn test_ipv6_udp_and_icmp_echo() {
+        let p = decode_inner(V6, &IPV6_UDP).unwrap();
+        assert_eq!(
+            p.transport,
+            Transport::Udp {
+                ports: Ports { src: 5353, dst: 53 },
+                payload: &[0xab, 0xcd]
+            }
+        );
+        let p = decode_inner(V6, &IPV6_ICMP_ECHO).unwrap();
+        assert_eq!(p.ip_proto, 58);
+        assert!(matches!(
+            p.transport,
+            Transport::Icmp {
+                ty: 128,
+                code: 0,
+                quoted: None,
+                rest_of_header: [0, 7, 0, 1],
+                payload: b"hi"
+            }
+        ));
+        assert_eq!(
+            p.to_string(),
+            "IP6 2001:db8::1 > 2001:db8:1::2: ICMP6 type 128 code 0"
+        );
+    }
+
+    #[test]
+    fn test_icmpv6_error_quoting_udp() {
+        let p = decode_inner(V6, &IPV6_ICMP_PTB_UDP).unwrap();
+        let Transport::Icmp {
+            ty,
+            rest_of_header,
+            quoted,
+            ..
+        } = p.transport
+        else {
+            panic!("not icmp: {p:?}");
+        };
+        assert_eq!(ty, 2);
+        assert_eq!(u32::from_be_bytes(rest_of_header), 1280);
+        assert_eq!(
+            quoted,
+            Some(QuotedTuple {
+                src: ip("2001:db8::1"),
+                dst: ip("2001:db8:2::3"),
+                ip_proto: 17,
+                ports: Some(Ports {
+                    src: 40000,
+                    dst: 33434
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn test_icmpv6_error_quoting_tcp_behind_extension_headers() {
+        let p = decode_inner(V6, &IPV6_ICMP_TTL_EXT_TCP).unwrap();
+        let q = quoted(&p).unwrap();
+        assert_eq!((q.src, q.dst), (ip("2001:db8::1"), ip("2001:db8:1::2")));
+        assert_eq!(q.ip_proto, 6);
+        assert_eq!(
+            q.ports,
+            Some(Ports {
+                src: 50000,
+                dst: 443
+            })
+        );
+        // The quote cut inside the routing header: addresses, the header reached, no ports, no error.
+        let cut = patched(&IPV6_ICMP_TTL_EXT_TCP, |v| {
+            v.truncate(40 + 8 + 40 + 8 + 10);
+            fix_payload_len(v);
+        });
+        let q = quoted(&decode_inner(V6, &cut).unwrap()).unwrap();
+        assert_eq!(q.ip_proto, ip_proto::IPV6_ROUTE);
+        assert_eq!(q.ports, None);
+        // Cut inside the quoted IPv6 header: no tuple.
+        let cut = patched(&IPV6_ICMP_TTL_EXT_TCP, |v| {
+            v.truncate(40 + 8 + 39);
+            fix_payload_len(v);
+        });
+        assert_eq!(quoted(&decode_inner(V6, &cut).unwrap()), None);
+        // A quoted chain with hop-by-hop out of place: addresses only.
+        let bad = patched(&IPV6_ICMP_TTL_EXT_TCP, |v| v[48 + 40 + 8] = 0);
+        let q = quoted(&decode_inner(V6, &bad).unwrap()).unwrap();
+        assert_eq!(q.ports, None);
+    }
+
+    /// Every inner malformed class, each with its exact error.
+    #[test]
+    fn test_malformed_inner_packets() {
+        let tcp_hdr = 20; // offset of the TCP header in IPV4_TCP_SYN
+        let cases: Vec<(&str, u16, Vec<u8>, Error)> = vec![
+            ("not ip", 0x6558, IPV4_TCP_SYN.to_vec(), Error::BadProtocol),
+            ("empty", V4, vec![], Error::InnerTruncated),
+            (
+                "v4 short header",
+                V4,
+                IPV4_TCP_SYN[..19].to_vec(),
+                Error::InnerTruncated,
+            ),
+            (
+                "v6 short header",
+                V6,
+                IPV6_TCP_SYN[..39].to_vec(),
+                Error::InnerTruncated,
+            ),
+            ("v6 in v4", V4, IPV6_TCP_SYN.to_vec(), Error::InnerVersion),
+            ("v4 in v6", V6, IPV4_TCP_SYN.to_vec(), Error::InnerVersion),
+            (
+                "version 5",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[0] = 0x55),
+                Error::InnerVersion,
+            ),
+            (
+                "ihl 4",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[0] = 0x44),
+                Error::BadIhl,
+            ),
+            (
+                "ihl 0",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[0] = 0x40),
+                Error::BadIhl,
+            ),
+            (
+                "ihl past total length",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[0] = 0x4f),
+                Error::BadIhl,
+            ),
+            (
+                "total length past the bytes",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[3] = 41),
+                Error::BadTotalLength,
+            ),
+            (
+                "total length below 20",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[3] = 19),
+                Error::BadTotalLength,
+            ),
+            (
+                "v6 payload length past the bytes",
+                V6,
+                patched(&IPV6_TCP_SYN, |v| v[5] = 21),
+                Error::BadTotalLength,
+            ),
+            (
+                "v6 payload length 0 with bytes (jumbogram)",
+                V6,
+                patched(&IPV6_TCP_SYN, |v| v[5] = 0),
+                Error::BadTotalLength,
+            ),
+            (
+                "hop-by-hop not first",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| v[48] = 0),
+                Error::BadIpv6ExtHeader,
+            ),
+            (
+                "routing header longer than the packet",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| v[49] = 20),
+                Error::BadIpv6ExtHeader,
+            ),
+            (
+                "chain cut inside the routing header",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| {
+                    v.truncate(60);
+                    fix_payload_len(v);
+                }),
+                Error::BadIpv6ExtHeader,
+            ),
+            (
+                "chain cut inside the fragment header",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| {
+                    v.truncate(76);
+                    fix_payload_len(v);
+                }),
+                Error::BadIpv6ExtHeader,
+            ),
+            (
+                "two fragment headers",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| {
+                    v[72] = ip_proto::IPV6_FRAG;
+                    v.splice(80..80, [6, 0, 0, 1, 0, 0, 0, 9]);
+                    fix_payload_len(v);
+                }),
+                Error::BadFragment,
+            ),
+            (
+                "v4 fragment past 65535",
+                V4,
+                patched(&IPV4_FRAG_LATER, |v| v[6..8].copy_from_slice(&[0x1f, 0xff])),
+                Error::BadFragment,
+            ),
+            (
+                "v6 fragment past 65535",
+                V6,
+                patched(&IPV6_FRAG_LATER, |v| {
+                    v[58..60].copy_from_slice(&[0xff, 0xf8])
+                }),
+                Error::BadFragment,
+            ),
+            (
+                "tcp header cut",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| {
+                    v.truncate(39);
+                    fix_total_len(v);
+                }),
+                Error::TransportTruncated,
+            ),
+            (
+                "udp header cut",
+                V4,
+                patched(&IPV4_UDP_DNS, |v| {
+                    v.truncate(27);
+                    fix_total_len(v);
+                }),
+                Error::TransportTruncated,
+            ),
+            (
+                "icmp header cut",
+                V4,
+                patched(&IPV4_ICMP_ECHO, |v| {
+                    v.truncate(27);
+                    fix_total_len(v);
+                }),
+                Error::TransportTruncated,
+            ),
+            (
+                "icmpv6 header cut",
+                V6,
+                patched(&IPV6_ICMP_ECHO, |v| {
+                    v.truncate(47);
+                    fix_payload_len(v);
+                }),
+                Error::TransportTruncated,
+            ),
+            (
+                "tcp in a first fragment cut",
+                V6,
+                patched(&IPV6_HBH_RT_FRAG_TCP, |v| {
+                    v.truncate(90);
+                    fix_payload_len(v);
+                }),
+                Error::TransportTruncated,
+            ),
+            (
+                "tcp data offset 4",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[tcp_hdr + 12] = 0x40),
+                Error::BadTcpOffset,
+            ),
+            (
+                "tcp data offset past the segment",
+                V4,
+                patched(&IPV4_TCP_SYN, |v| v[tcp_hdr + 12] = 0x60),
+                Error::BadTcpOffset,
+            ),
+            (
+                "udp length 7",
+                V4,
+                patched(&IPV4_UDP_DNS, |v| v[25] = 7),
+                Error::BadUdpLength,
+            ),
+            (
+                "udp length past the ip payload",
+                V4,
+                patched(&IPV4_UDP_DNS, |v| v[25] = 13),
+                Error::BadUdpLength,
+            ),
+            (
+                "udp length 0 in ipv6 (jumbogram)",
+                V6,
+                patched(&IPV6_UDP, |v| v[44..46].fill(0)),
+                Error::BadUdpLength,
+            ),
+        ];
+        for (name, protocol, bytes, expected) in &cases {
+            assert_eq!(decode_inner(*protocol, bytes), Err(*expected), "{name}");
+        }
+    }
+
+    /// Cross-check against etherparse's own full slicer on every well-formed, unfragmented fixture.
+    #[test]
+    fn test_agrees_with_etherparse_sliced_packet() {
+        use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+        for (protocol, bytes) in [
+            (V4, &IPV4_TCP_SYN[..]),
+            (V4, &IPV4_OPTS_TCP_PSH[..]),
+            (V4, &IPV4_UDP_DNS[..]),
+            (V4, &IPV4_ICMP_ECHO[..]),
+            (V4, &IPV4_ICMP_UNREACH_UDP[..]),
+            (V6, &IPV6_TCP_SYN[..]),
+            (V6, &IPV6_UDP[..]),
+            (V6, &IPV6_ICMP_ECHO[..]),
+            (V6, &IPV6_ICMP_PTB_UDP[..]),
+        ] {
+            let ours = decode_inner(protocol, bytes).unwrap();
+            let theirs = SlicedPacket::from_ip(bytes).unwrap();
+            let (src, dst): (IpAddr, IpAddr) = match theirs.net.as_ref().unwrap() {
+                NetSlice::Ipv4(s) => (
+                    s.header().source_addr().into(),
+                    s.header().destination_addr().into(),
+                ),
+                NetSlice::Ipv6(s) => (
+                    s.header().source_addr().into(),
+                    s.header().destination_addr().into(),
+                ),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!((ours.src, ours.dst), (src, dst));
+            let ports = match theirs.transport.as_ref().unwrap() {
+                TransportSlice::Tcp(t) => Some(Ports {
+                    src: t.source_port(),
+                    dst: t.destination_port(),
+                }),
+                TransportSlice::Udp(u) => Some(Ports {
+                    src: u.source_port(),
+                    dst: u.destination_port(),
+                }),
+                _ => None,
+            };
+            assert_eq!(ours.transport.ports(), ports);
+            assert_eq!(
+                ours.transport.payload(),
+                theirs.transport.as_ref().map_or(&[][..], |t| match t {
+                    TransportSlice::Tcp(t) => t.payload(),
+                    TransportSlice::Udp(u) => u.payload(),
+                    TransportSlice::Icmpv4(i) => i.payload(),
+                    TransportSlice::Icmpv6(i) => &i.slice()[8..],
+                    _ => &[],
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn test_five_tuple_reversed_and_display() {
+        let t = decode_inner(V4, &IPV4_TCP_SYN).unwrap().five_tuple();
+        let r = t.reversed();
+        assert_eq!(
+            (r.src, r.src_port, r.dst, r.dst_port),
+            (t.dst, 80, t.src, 49152)
+        );
+        assert_eq!(r.reversed(), t);
+        assert_eq!(t.to_string(), "10.0.1.10.49152 > 10.0.2.20.80 proto 6");
+    }
+
+    #[test]
+    fn test_tcp_flags_display() {
+        assert_eq!(TcpFlags(0).to_string(), "none");
+        assert_eq!(TcpFlags(TcpFlags::SYN | TcpFlags::ACK).to_string(), "S.");
+        assert_eq!(TcpFlags(0xff).to_string(), "FSRP.UEW");
+        let f = TcpFlags(TcpFlags::FIN | TcpFlags::RST | TcpFlags::URG);
+        assert!(f.fin() && f.rst() && f.urg() && !f.ack());
+    }
+
+    fn arb_addr_v4() -> impl Strategy<Value = [u8; 4]> {
+        any::<[u8; 4]>()
+    }
+
+    proptest! {
+        /// Packets built by etherparse's writer decode to what was built.
+        #[test]
+        fn prop_built_tcp_udp_decode(
+            v6 in any::<bool>(),
+            src4 in arb_addr_v4(), dst4 in arb_addr_v4(),
+            src6 in any::<[u8; 16]>(), dst6 in any::<[u8; 16]>(),
+            sport in any::<u16>(), dport in any::<u16>(),
+            seq in any::<u32>(), win in any::<u16>(), ttl in any::<u8>(),
+            udp in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            use etherparse::PacketBuilder;
+            let ip = if v6 { PacketBuilder::ipv6(src6, dst6, ttl) } else { PacketBuilder::ipv4(src4, dst4, ttl) };
+            let mut bytes = Vec::new();
+            if udp {
+                ip.udp(sport, dport).write(&mut bytes, &payload).unwrap();
+            } else {
+                ip.tcp(sport, dport, seq, win).syn().write(&mut bytes, &payload).unwrap();
+            }
+            let p = decode_inner(if v6 { V6 } else { V4 }, &bytes).unwrap();
+            let (src, dst): (IpAddr, IpAddr) = if v6 {
+                (Ipv6Addr::from(src6).into(), Ipv6Addr::from(dst6).into())
+            } else {
+                (Ipv4Addr::from(src4).into(), Ipv4Addr::from(dst4).into())
+            };
+            prop_assert_eq!(p.five_tuple(), FiveTuple {
+                src, dst, ip_proto: if udp { 17 } else { 6 }, src_port: sport, dst_port: dport,
+            });
+            prop_assert_eq!(p.ttl, ttl);
+            prop_assert_eq!(p.transport.payload(), &payload[..]);
+            if let Transport::Tcp { seq: s, window, flags, .. } = p.transport {
+                prop_assert_eq!((s, window, flags.syn()), (seq, win, true));
+            }
+        }
+
+        #[test]
+        fn prop_decode_inner_never_panics(protocol in prop_oneof![Just(V4), Just(V6), any::<u16>()],
+                                          bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(p) = decode_inner(protocol, &bytes) {
+                let _ = p.to_string();
+                prop_assert!(p.header_len <= p.ip_len && p.ip_len <= bytes.len());
+            }
+        }
+
+        /// Random corruption of real fixtures (deeper than random bytes get): never a panic, and
+        /// an `Ok` always describes bytes inside the buffer.
+        #[test]
+        fn prop_corrupted_fixtures_never_panic(
+            which in 0usize..12,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let fixtures: [(u16, &[u8]); 12] = [
+                (V4, &IPV4_TCP_SYN), (V4, &IPV4_OPTS_TCP_PSH), (V4, &IPV4_UDP_DNS),
+                (V4, &IPV4_FRAG_FIRST_UDP), (V4, &IPV4_FRAG_LATER), (V4, &IPV4_ICMP_UNREACH_UDP),
+                (V4, &IPV4_ICMP_TTL_TCP), (V6, &IPV6_TCP_SYN), (V6, &IPV6_HBH_RT_FRAG_TCP),
+                (V6, &IPV6_FRAG_LATER), (V6, &IPV6_ICMP_PTB_UDP), (V6, &IPV6_ICMP_TTL_EXT_TCP),
+            ];
+            let (protocol, original) = fixtures[which];
+            let mut bytes = original.to_vec();
+            for (at, value) in flips {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            if let Ok(p) = decode_inner(protocol, &bytes) {
+                let _ = p.to_string();
+                prop_assert!(p.header_len <= p.ip_len && p.ip_len <= bytes.len());
+            }
+        }
+    }
+}
