@@ -8,7 +8,7 @@
 //! 2. [`wrap`]: wrap each packet as GWLB does: one random flow cookie per symmetric inner
 //!    5-tuple, a new cookie when the tuple is reused after GWLB's idle timeout, configurable
 //!    endpoint and attachment ids, VNI 0, one outer source port per flow;
-//! 3. [`exchange`]: send the datagrams to the appliance from a pool of UDP sockets (one per
+//! 3. [`mod@exchange`]: send the datagrams to the appliance from a pool of UDP sockets (one per
 //!    outer source port), paced or flat out with a bounded in-flight window, receive the returns
 //!    on the same sockets, check each is byte-identical to a datagram sent, and measure latency;
 //! 4. [`report`]: sent / returned / missing / corrupt, rates and latency percentiles.

@@ -21,7 +21,7 @@ pub struct LatencySummary {
     pub mean_us: f64,
 }
 
-/// What a simulator run (or [`crate::exchange`]) did and saw.
+/// What a simulator run (or [`crate::exchange()`]) did and saw.
 ///
 /// Invariant: `sent == returned + missing`. `corrupt`, `duplicate`, `misdirected` and `unexpected`
 /// count received datagrams that matched no outstanding send.
