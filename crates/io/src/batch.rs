@@ -32,12 +32,17 @@ pub(crate) struct PktinfoCmsg {
 impl PktinfoCmsg {
     /// A `cmsg` asking the kernel to send from `local` (`ipi_spec_dst`), routing as usual.
     pub(crate) fn new(local: Ipv4Addr) -> Self {
-        let mut c = PktinfoCmsg { hdr: zeroed_cmsghdr(), info: zeroed_pktinfo() };
+        let mut c = PktinfoCmsg {
+            hdr: zeroed_cmsghdr(),
+            info: zeroed_pktinfo(),
+        };
         c.hdr.cmsg_len = pktinfo_cmsg_len();
         c.hdr.cmsg_level = libc::IPPROTO_IP;
         c.hdr.cmsg_type = libc::IP_PKTINFO;
         c.info.ipi_ifindex = 0;
-        c.info.ipi_spec_dst = libc::in_addr { s_addr: u32::from(local).to_be() };
+        c.info.ipi_spec_dst = libc::in_addr {
+            s_addr: u32::from(local).to_be(),
+        };
         c.info.ipi_addr = libc::in_addr { s_addr: 0 };
         c
     }
@@ -92,7 +97,9 @@ pub(crate) fn sockaddr_from(addr: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*addr.ip()).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*addr.ip()).to_be(),
+        },
         sin_zero: [0; 8],
     }
 }
@@ -132,7 +139,10 @@ impl<C: Copy> Headers<C> {
         Headers {
             hdrs: (0..n).map(|_| zeroed_mmsghdr()).collect(),
             iov: (0..n)
-                .map(|_| libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 })
+                .map(|_| libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                })
                 .collect(),
             names: (0..n).map(|_| zeroed_sockaddr()).collect(),
             cmsg: vec![cmsg; n].into_boxed_slice(),
@@ -180,9 +190,14 @@ impl Batch {
     /// # Panics
     /// If `n` is 0 or above [`MAX_BATCH_SIZE`], or `buf_size` is 0.
     pub fn new(n: usize, buf_size: usize) -> Self {
-        assert!((1..=MAX_BATCH_SIZE).contains(&n), "batch size must be 1..=1024, got {n}");
+        assert!(
+            (1..=MAX_BATCH_SIZE).contains(&n),
+            "batch size must be 1..=1024, got {n}"
+        );
         assert!(buf_size > 0, "buffer size must be positive");
-        let total = n.checked_mul(buf_size).expect("batch buffer size overflows usize");
+        let total = n
+            .checked_mul(buf_size)
+            .expect("batch buffer size overflows usize");
         Batch {
             buf_size,
             bufs: vec![0u8; total].into_boxed_slice(),
@@ -249,7 +264,11 @@ impl Batch {
     }
 
     fn meta_at(&self, i: usize) -> &Meta {
-        assert!(i < self.len, "message {i} out of range (batch holds {})", self.len);
+        assert!(
+            i < self.len,
+            "message {i} out of range (batch holds {})",
+            self.len
+        );
         &self.meta[i]
     }
 
@@ -325,11 +344,10 @@ impl Batch {
         let h = &mut *guard;
         let mut count = 0;
         let mut skipped = 0;
-        for i in 0..self.len {
-            if !keep[i] {
+        for (i, (&k, m)) in keep.iter().zip(self.meta.iter()).take(self.len).enumerate() {
+            if !k {
                 continue;
             }
-            let m = self.meta[i];
             if m.truncated {
                 skipped += 1;
                 continue;
@@ -341,21 +359,16 @@ impl Batch {
                 iov_len: m.len,
             };
             h.names[count] = sockaddr_from(m.peer);
-            let has_local = !m.local.is_unspecified();
-            if has_local {
-                h.cmsg[count] = PktinfoCmsg::new(m.local);
-            }
+            // An unspecified local address (no IP_PKTINFO received) means: no control message.
+            h.cmsg[count] = PktinfoCmsg::new(m.local);
             count += 1;
         }
+        // Pointers are taken once, after all writes through the slices above.
         let iov = h.iov.as_mut_ptr();
         let names = h.names.as_mut_ptr();
         let cmsg = h.cmsg.as_mut_ptr();
-        let mut ci = 0;
-        for i in 0..self.len {
-            if !keep[i] || self.meta[i].truncated {
-                continue;
-            }
-            let has_local = !self.meta[i].local.is_unspecified();
+        for ci in 0..count {
+            let has_local = h.cmsg[ci].info.ipi_spec_dst.s_addr != 0;
             let m = &mut h.hdrs[ci];
             m.msg_len = 0;
             let hdr = &mut m.msg_hdr;
@@ -371,16 +384,17 @@ impl Batch {
                 hdr.msg_controllen = 0;
             }
             hdr.msg_flags = 0;
-            ci += 1;
         }
-        debug_assert_eq!(ci, count);
         f(&mut h.hdrs[..count], skipped)
     }
 }
 
 /// The `ipi_spec_dst` of the first `IP_PKTINFO` control message of a received `msghdr`.
 fn parse_pktinfo(hdr: &libc::msghdr) -> Option<Ipv4Addr> {
-    if hdr.msg_control.is_null() || (hdr.msg_controllen as usize) < mem::size_of::<libc::cmsghdr>() {
+    // msg_controllen is size_t on glibc, socklen_t on musl.
+    #[allow(clippy::unnecessary_cast)]
+    let controllen = hdr.msg_controllen as usize;
+    if hdr.msg_control.is_null() || controllen < mem::size_of::<libc::cmsghdr>() {
         return None;
     }
     #[allow(unsafe_code)]

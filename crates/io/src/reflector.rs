@@ -93,14 +93,18 @@ pub fn run_reflector_with(
     stop: Arc<AtomicBool>,
 ) -> io::Result<ReflectorHandle> {
     if !(1..=crate::MAX_BATCH_SIZE).contains(&config.batch_size) || config.buf_size == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad batch or buffer size"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad batch or buffer size",
+        ));
     }
     let sockets = bind_group(addr, threads, &config.socket)?;
     let local = sockets[0].local_addr();
     let mut handles = Vec::with_capacity(threads);
     for (i, socket) in sockets.into_iter().enumerate() {
         let thread_stop = Arc::clone(&stop);
-        let (batch_size, buf_size, interval) = (config.batch_size, config.buf_size, config.poll_interval);
+        let (batch_size, buf_size, interval) =
+            (config.batch_size, config.buf_size, config.poll_interval);
         let spawned = std::thread::Builder::new()
             .name(format!("reflector-{i}"))
             .spawn(move || reflect(&socket, batch_size, buf_size, interval, &thread_stop));
@@ -116,7 +120,10 @@ pub fn run_reflector_with(
             }
         }
     }
-    Ok(ReflectorHandle { local, threads: handles })
+    Ok(ReflectorHandle {
+        local,
+        threads: handles,
+    })
 }
 
 fn reflect(

@@ -29,7 +29,11 @@ pub struct SocketOptions {
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        SocketOptions { reuse_port: true, recv_buffer: 16 << 20, send_buffer: 4 << 20 }
+        SocketOptions {
+            reuse_port: true,
+            recv_buffer: 16 << 20,
+            send_buffer: 4 << 20,
+        }
     }
 }
 
@@ -102,7 +106,12 @@ impl std::fmt::Debug for WorkerSocket {
     }
 }
 
-fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     #[allow(unsafe_code)]
     // SAFETY: `value` is a live c_int and the length passed is its size; the kernel only reads it.
     let rc = unsafe {
@@ -130,7 +139,11 @@ fn poll_fd(fd: RawFd, events: libc::c_short, timeout: Option<Duration>) -> io::R
             libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
         }
     };
-    let mut p = libc::pollfd { fd, events, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     #[allow(unsafe_code)]
     // SAFETY: `p` is one valid pollfd and nfds is 1.
     let rc = unsafe { libc::poll(&mut p, 1, ms) };
@@ -171,11 +184,14 @@ impl WorkerSocket {
         }
         set_int_opt(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
         socket.bind(&SocketAddr::V4(addr).into())?;
-        let local = socket
-            .local_addr()?
-            .as_socket_ipv4()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bound address is not IPv4"))?;
-        Ok(WorkerSocket { socket, local, counters: Counters::default() })
+        let local = socket.local_addr()?.as_socket_ipv4().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "bound address is not IPv4")
+        })?;
+        Ok(WorkerSocket {
+            socket,
+            local,
+            counters: Counters::default(),
+        })
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -218,7 +234,13 @@ impl WorkerSocket {
         // buffer of buf_size bytes (one iovec), sockaddr_in and control buffer, all owned by `batch`,
         // which stays mutably borrowed (so nothing else touches them) until `finish_recv`.
         let rc = unsafe {
-            libc::recvmmsg(fd, hdrs.as_mut_ptr(), vlen, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                vlen,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -274,7 +296,10 @@ impl WorkerSocket {
     /// socket or when `keep` is shorter than the batch.
     pub fn send_back(&self, batch: &Batch, keep: &[bool]) -> io::Result<usize> {
         if keep.len() < batch.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "keep is shorter than the batch"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "keep is shorter than the batch",
+            ));
         }
         batch.with_send_headers(keep, |hdrs, skipped| {
             add(&self.counters.send_skipped_truncated, skipped);
@@ -350,10 +375,18 @@ impl WorkerSocket {
     /// Send one datagram (e.g. an injected TCP reset riding a flow's GENEVE header) to `peer` from
     /// `local` (`0.0.0.0`: let the kernel choose). Counted in [`stats`](Self::stats) like
     /// `send_back`, but the error is also returned.
-    pub fn send_to_from(&self, bytes: &[u8], peer: SocketAddrV4, local: Ipv4Addr) -> io::Result<()> {
+    pub fn send_to_from(
+        &self,
+        bytes: &[u8],
+        peer: SocketAddrV4,
+        local: Ipv4Addr,
+    ) -> io::Result<()> {
         let fd = self.socket.as_raw_fd();
         let mut name = sockaddr_from(peer);
-        let mut iov = libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
+        let mut iov = libc::iovec {
+            iov_base: bytes.as_ptr().cast_mut().cast(),
+            iov_len: bytes.len(),
+        };
         let mut cmsg = PktinfoCmsg::new(local);
         let mut hdr = crate::batch::zeroed_mmsghdr().msg_hdr;
         hdr.msg_name = std::ptr::from_mut(&mut name).cast();

@@ -98,11 +98,7 @@ pub fn steering_hash(d: &[u8]) -> Option<u32> {
     let opt_words = b0 & 0x3F;
     let inner = 8 + 4 * usize::from(opt_words);
     let mut h = SEED;
-    if opt_words >= 3
-        && be16(d, 8)? == AWS_CLASS
-        && byte(d, 10)? == 1
-        && byte(d, 11)? & 0x1F == 2
-    {
+    if opt_words >= 3 && be16(d, 8)? == AWS_CLASS && byte(d, 10)? == 1 && byte(d, 11)? & 0x1F == 2 {
         h = mix(h, be32(d, 12)?);
         h = mix(h, be32(d, 16)?);
     }
@@ -222,7 +218,10 @@ struct Asm {
 
 impl Asm {
     fn new() -> Self {
-        Asm { insns: Vec::new(), labels: Vec::new() }
+        Asm {
+            insns: Vec::new(),
+            labels: Vec::new(),
+        }
     }
 
     fn label(&mut self) -> usize {
@@ -236,15 +235,30 @@ impl Asm {
     }
 
     fn op(&mut self, code: u16, k: u32) {
-        self.insns.push(Insn { code, k, jt: Target::Next, jf: Target::Next });
+        self.insns.push(Insn {
+            code,
+            k,
+            jt: Target::Next,
+            jf: Target::Next,
+        });
     }
 
     fn jmp(&mut self, code: u16, k: u32, jt: Target, jf: Target) {
-        self.insns.push(Insn { code: op::JMP | code, k, jt, jf });
+        self.insns.push(Insn {
+            code: op::JMP | code,
+            k,
+            jt,
+            jf,
+        });
     }
 
     fn ja(&mut self, l: usize) {
-        self.insns.push(Insn { code: op::JMP | op::JA, k: 0, jt: Target::Label(l), jf: Target::Next });
+        self.insns.push(Insn {
+            code: op::JMP | op::JA,
+            k: 0,
+            jt: Target::Label(l),
+            jf: Target::Next,
+        });
     }
 
     // Helpers for the instructions the steering program uses.
@@ -293,7 +307,12 @@ impl Asm {
             .enumerate()
             .map(|(idx, i)| {
                 if i.code == op::JMP | op::JA {
-                    libc::sock_filter { code: i.code, jt: 0, jf: 0, k: resolve(idx, i.jt) }
+                    libc::sock_filter {
+                        code: i.code,
+                        jt: 0,
+                        jf: 0,
+                        k: resolve(idx, i.jt),
+                    }
                 } else {
                     let jt = resolve(idx, i.jt);
                     let jf = resolve(idx, i.jf);
@@ -374,7 +393,12 @@ pub(crate) fn steering_program(n: u32) -> Vec<libc::sock_filter> {
     a.ld_mem(M_OPTW);
     a.jmp(op::JGE | op::K, 3, Target::Next, Target::Label(noep));
     a.ld_abs(op::H, 8);
-    a.jmp(op::JEQ | op::K, u32::from(AWS_CLASS), Target::Next, Target::Label(noep));
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(AWS_CLASS),
+        Target::Next,
+        Target::Label(noep),
+    );
     a.ld_abs(op::B, 10);
     a.jmp(op::JEQ | op::K, 1, Target::Next, Target::Label(noep));
     a.ld_abs(op::B, 11);
@@ -387,8 +411,18 @@ pub(crate) fn steering_program(n: u32) -> Vec<libc::sock_filter> {
 
     a.bind(noep);
     a.ld_abs(op::H, 2);
-    a.jmp(op::JEQ | op::K, u32::from(ETHERTYPE_IPV4), Target::Label(v4), Target::Next);
-    a.jmp(op::JEQ | op::K, u32::from(ETHERTYPE_IPV6), Target::Label(v6), Target::Label(fail));
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(ETHERTYPE_IPV4),
+        Target::Label(v4),
+        Target::Next,
+    );
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(ETHERTYPE_IPV6),
+        Target::Label(v6),
+        Target::Label(fail),
+    );
 
     // Inner IPv4.
     a.bind(v4);
@@ -407,8 +441,18 @@ pub(crate) fn steering_program(n: u32) -> Vec<libc::sock_filter> {
     a.ld_ind(op::H, 6);
     a.jmp(op::JSET | op::K, 0x3FFF, Target::Label(done), Target::Next);
     a.ld_mem(M_PROTO);
-    a.jmp(op::JEQ | op::K, u32::from(IPPROTO_TCP), Target::Label(p4), Target::Next);
-    a.jmp(op::JEQ | op::K, u32::from(IPPROTO_UDP), Target::Label(p4), Target::Label(done));
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(IPPROTO_TCP),
+        Target::Label(p4),
+        Target::Next,
+    );
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(IPPROTO_UDP),
+        Target::Label(p4),
+        Target::Label(done),
+    );
     a.bind(p4);
     a.ldx_mem(M_INNER);
     a.ld_ind(op::B, 0);
@@ -438,8 +482,18 @@ pub(crate) fn steering_program(n: u32) -> Vec<libc::sock_filter> {
     a.st(M_PROTO);
     emit_mix(&mut a);
     a.ld_mem(M_PROTO);
-    a.jmp(op::JEQ | op::K, u32::from(IPPROTO_TCP), Target::Label(p6), Target::Next);
-    a.jmp(op::JEQ | op::K, u32::from(IPPROTO_UDP), Target::Label(p6), Target::Label(done));
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(IPPROTO_TCP),
+        Target::Label(p6),
+        Target::Next,
+    );
+    a.jmp(
+        op::JEQ | op::K,
+        u32::from(IPPROTO_UDP),
+        Target::Label(p6),
+        Target::Label(done),
+    );
     a.bind(p6);
     a.ldx_mem(M_INNER);
     a.ld_ind(op::H, 40);
@@ -476,7 +530,10 @@ pub(crate) fn attach_reuseport_cbpf(
 ) -> io::Result<()> {
     let len = u16::try_from(prog.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bpf program too long"))?;
-    let fprog = libc::sock_fprog { len, filter: prog.as_ptr().cast_mut() };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
     let optlen = libc::socklen_t::try_from(std::mem::size_of::<libc::sock_fprog>())
         .expect("sock_fprog size fits socklen_t");
     #[allow(unsafe_code)]
@@ -506,7 +563,10 @@ pub(crate) fn attach_reuseport_cbpf(
 /// last bind, and do not close sockets of the group afterwards (that reorders the kernel's group).
 pub fn attach_steering(sockets: &[WorkerSocket]) -> io::Result<()> {
     let Some(first) = sockets.first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no sockets to steer"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no sockets to steer",
+        ));
     };
     let first_addr = first.local_addr();
     if sockets.iter().any(|s| s.local_addr() != first_addr) {
@@ -705,7 +765,11 @@ pub(crate) mod tests {
             }
             for (i, p) in progs.iter().enumerate() {
                 let n = i + 1;
-                assert_eq!(run(p, &d) as usize, steer_index(&d, n), "n={n} datagram={d:02x?}");
+                assert_eq!(
+                    run(p, &d) as usize,
+                    steer_index(&d, n),
+                    "n={n} datagram={d:02x?}"
+                );
             }
         }
         // Most datagrams are well formed: the comparison is not only about the fallback.
@@ -735,12 +799,23 @@ pub(crate) mod tests {
         let s0 = WorkerSocket::bind(addr, &opts).expect("bind 0");
         let s1 = WorkerSocket::bind(s0.local_addr(), &opts).expect("bind 1");
         let prog = [
-            libc::sock_filter { code: op::LD | op::B | op::ABS, jt: 0, jf: 0, k: 0 },
-            libc::sock_filter { code: op::RET | op::A, jt: 0, jf: 0, k: 0 },
+            libc::sock_filter {
+                code: op::LD | op::B | op::ABS,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: op::RET | op::A,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
         ];
         attach_reuseport_cbpf(&s1, &prog).expect("attach");
-        let senders: Vec<UdpSocket> =
-            (0..4).map(|_| UdpSocket::bind("127.0.0.1:0").expect("sender")).collect();
+        let senders: Vec<UdpSocket> = (0..4)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("sender"))
+            .collect();
         let total = 64u8;
         for i in 0..total {
             let payload = [i % 2, i, 0xAA, 0x55];
@@ -753,9 +828,16 @@ pub(crate) mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         while got < usize::from(total) && Instant::now() < deadline {
             for (idx, s) in [&s0, &s1].into_iter().enumerate() {
-                let n = s.recv_batch(&mut batch, Duration::from_millis(20)).expect("recv");
+                let n = s
+                    .recv_batch(&mut batch, Duration::from_millis(20))
+                    .expect("recv");
                 for m in 0..n {
-                    assert_eq!(usize::from(batch.payload(m)[0]), idx, "datagram {:?}", batch.payload(m));
+                    assert_eq!(
+                        usize::from(batch.payload(m)[0]),
+                        idx,
+                        "datagram {:?}",
+                        batch.payload(m)
+                    );
                 }
                 got += n;
             }

@@ -12,8 +12,12 @@ use seawall_io::reflector::{run_reflector, run_reflector_with, ReflectorConfig};
 #[test]
 fn reflector_echoes_byte_identically() {
     let stop = Arc::new(AtomicBool::new(false));
-    let handle =
-        run_reflector(SocketAddrV4::new(Ipv4Addr::new(127, 61, 3, 1), 0), 2, Arc::clone(&stop)).expect("start");
+    let handle = run_reflector(
+        SocketAddrV4::new(Ipv4Addr::new(127, 61, 3, 1), 0),
+        2,
+        Arc::clone(&stop),
+    )
+    .expect("start");
     let to = handle.local_addr();
     assert_ne!(to.port(), 0);
     let clients = senders(4);
@@ -61,7 +65,16 @@ fn reflector_echoes_byte_identically() {
 fn reflector_rejects_bad_config() {
     let stop = Arc::new(AtomicBool::new(false));
     let addr = SocketAddrV4::new(Ipv4Addr::new(127, 61, 3, 2), 0);
-    assert!(run_reflector(addr, 0, Arc::clone(&stop)).is_err(), "zero threads");
-    let cfg = ReflectorConfig { batch_size: 0, ..ReflectorConfig::default() };
-    assert!(run_reflector_with(addr, 1, &cfg, stop).is_err(), "zero batch");
+    assert!(
+        run_reflector(addr, 0, Arc::clone(&stop)).is_err(),
+        "zero threads"
+    );
+    let cfg = ReflectorConfig {
+        batch_size: 0,
+        ..ReflectorConfig::default()
+    };
+    assert!(
+        run_reflector_with(addr, 1, &cfg, stop).is_err(),
+        "zero batch"
+    );
 }

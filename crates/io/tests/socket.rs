@@ -11,7 +11,9 @@ use seawall_io::{Batch, SocketOptions, WorkerSocket};
 
 fn plain_socket(addr: Ipv4Addr) -> WorkerSocket {
     // No reuseport: nobody else can join (or steal from) this test's port.
-    let opts = SocketOptions::default().with_reuse_port(false).with_buffers(1 << 20, 1 << 20);
+    let opts = SocketOptions::default()
+        .with_reuse_port(false)
+        .with_buffers(1 << 20, 1 << 20);
     WorkerSocket::bind(SocketAddrV4::new(addr, 0), &opts).expect("bind worker socket")
 }
 
@@ -34,8 +36,14 @@ fn recv_n(s: &WorkerSocket, batch: &mut Batch, n: usize, mut f: impl FnMut(&Batc
     let deadline = Instant::now() + PATIENCE;
     let mut got = 0;
     while got < n {
-        assert!(Instant::now() < deadline, "only {got} of {n} datagrams arrived");
-        if s.recv_batch(batch, Duration::from_millis(100)).expect("recv_batch") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "only {got} of {n} datagrams arrived"
+        );
+        if s.recv_batch(batch, Duration::from_millis(100))
+            .expect("recv_batch")
+            > 0
+        {
             got += batch.len();
             f(batch);
         }
@@ -62,24 +70,28 @@ fn batch_round_trip_sends_back_only_kept_messages_unchanged() {
     let mut sent = 0;
     recv_n(&s, &mut batch, sizes.len(), |b| {
         let mut keep = [false; 16];
-        for m in 0..b.len() {
+        for (m, kept) in keep.iter_mut().enumerate().take(b.len()) {
             let i = usize::from(b.payload(m)[0]);
             assert!(!std::mem::replace(&mut seen[i], true), "message {i} twice");
             assert_eq!(b.payload(m), &datagram(i, sizes[i])[..]);
             assert_eq!(b.peer(m), client_addr(&c));
             assert_eq!(b.local(m), Ipv4Addr::new(127, 61, 1, 1));
             assert!(!b.truncated(m));
-            keep[m] = i % 2 == 0;
+            *kept = i % 2 == 0;
         }
         sent += s.send_back(b, &keep[..b.len()]).expect("send_back");
     });
     assert_eq!(sent, sizes.len() / 2);
     let st = s.stats();
-    assert_eq!((st.received, st.sent, st.send_errors), (sizes.len() as u64, 4, 0));
+    assert_eq!(
+        (st.received, st.sent, st.send_errors),
+        (sizes.len() as u64, 4, 0)
+    );
 
     // Then a marker: the client must get exactly the kept messages, byte-identical, and the marker
     // (the send counter above rules out anything else after them).
-    s.send_to_from(b"marker", client_addr(&c), Ipv4Addr::UNSPECIFIED).expect("marker");
+    s.send_to_from(b"marker", client_addr(&c), Ipv4Addr::UNSPECIFIED)
+        .expect("marker");
     let mut buf = vec![0u8; 10_000];
     let mut echoed = [false; 8];
     let mut marker = false;
@@ -92,8 +104,15 @@ fn batch_round_trip_sends_back_only_kept_messages_unchanged() {
         }
         let i = usize::from(buf[0]);
         assert!(i % 2 == 0, "message {i} was not kept but came back");
-        assert_eq!(&buf[..n], &datagram(i, sizes[i])[..], "message {i} byte-identical");
-        assert!(!std::mem::replace(&mut echoed[i], true), "message {i} echoed twice");
+        assert_eq!(
+            &buf[..n],
+            &datagram(i, sizes[i])[..],
+            "message {i} byte-identical"
+        );
+        assert!(
+            !std::mem::replace(&mut echoed[i], true),
+            "message {i} echoed twice"
+        );
     }
 }
 
@@ -102,16 +121,25 @@ fn replies_leave_from_the_address_each_datagram_was_sent_to() {
     let s = plain_socket(Ipv4Addr::UNSPECIFIED);
     let port = s.local_addr().port();
     let c = client();
-    let targets = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 61, 1, 3)];
+    let targets = [
+        Ipv4Addr::new(127, 0, 0, 2),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(127, 61, 1, 3),
+    ];
     for (i, t) in targets.iter().enumerate() {
-        c.send_to(&[i as u8; 20], SocketAddrV4::new(*t, port)).expect("send");
+        c.send_to(&[i as u8; 20], SocketAddrV4::new(*t, port))
+            .expect("send");
     }
     let mut batch = Batch::new(8, 2048);
     recv_n(&s, &mut batch, targets.len(), |b| {
         for m in 0..b.len() {
             let i = usize::from(b.payload(m)[0]);
             assert_eq!(b.payload(m), &[i as u8; 20]);
-            assert_eq!(b.local(m), targets[i], "IP_PKTINFO local address of message {i}");
+            assert_eq!(
+                b.local(m),
+                targets[i],
+                "IP_PKTINFO local address of message {i}"
+            );
         }
         assert_eq!(s.send_back(b, &[true; 8]).expect("send_back"), b.len());
     });
@@ -121,7 +149,11 @@ fn replies_leave_from_the_address_each_datagram_was_sent_to() {
         let (n, from) = c.recv_from(&mut buf).expect("reply");
         let i = usize::from(buf[0]);
         assert_eq!(&buf[..n], &[i as u8; 20]);
-        assert_eq!(from, SocketAddr::V4(SocketAddrV4::new(targets[i], port)), "reply {i} source");
+        assert_eq!(
+            from,
+            SocketAddr::V4(SocketAddrV4::new(targets[i], port)),
+            "reply {i} source"
+        );
         assert!(!std::mem::replace(&mut replied[i], true));
     }
 }
@@ -133,7 +165,8 @@ fn send_to_from_uses_the_given_source_address() {
     let c = client();
     let mut buf = [0u8; 64];
     for src in [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 61, 1, 4)] {
-        s.send_to_from(b"injected", client_addr(&c), src).expect("send_to_from");
+        s.send_to_from(b"injected", client_addr(&c), src)
+            .expect("send_to_from");
         let (n, from) = c.recv_from(&mut buf).expect("injected");
         assert_eq!(&buf[..n], b"injected");
         assert_eq!(from, SocketAddr::V4(SocketAddrV4::new(src, port)));
@@ -147,7 +180,8 @@ fn oversize_datagram_is_flagged_truncated_and_not_sent_back() {
     let c = client();
     let big = datagram(1, 200);
     c.send_to(&big, s.local_addr()).expect("send big");
-    c.send_to(&datagram(2, 64), s.local_addr()).expect("send fitting");
+    c.send_to(&datagram(2, 64), s.local_addr())
+        .expect("send fitting");
     let mut batch = Batch::new(4, 64);
     recv_n(&s, &mut batch, 2, |b| {
         for m in 0..b.len() {
@@ -173,14 +207,25 @@ fn oversize_datagram_is_flagged_truncated_and_not_sent_back() {
 fn recv_batch_times_out_with_zero() {
     let s = plain_socket(Ipv4Addr::new(127, 61, 1, 6));
     let mut batch = Batch::new(4, 128);
-    assert_eq!(s.recv_batch(&mut batch, Duration::from_millis(30)).expect("timeout"), 0);
+    assert_eq!(
+        s.recv_batch(&mut batch, Duration::from_millis(30))
+            .expect("timeout"),
+        0
+    );
     assert!(batch.is_empty());
-    assert_eq!(s.recv_batch(&mut batch, Duration::ZERO).expect("no wait"), 0);
+    assert_eq!(
+        s.recv_batch(&mut batch, Duration::ZERO).expect("no wait"),
+        0
+    );
     // A datagram after a timeout is still received, and a new receive replaces the old batch.
     let c = client();
     c.send_to(b"late", s.local_addr()).expect("send");
     recv_n(&s, &mut batch, 1, |b| assert_eq!(b.payload(0), b"late"));
-    assert_eq!(s.recv_batch(&mut batch, Duration::ZERO).expect("empty again"), 0);
+    assert_eq!(
+        s.recv_batch(&mut batch, Duration::ZERO)
+            .expect("empty again"),
+        0
+    );
     assert!(batch.is_empty());
 }
 
@@ -202,12 +247,21 @@ fn send_back_rejects_a_short_keep_slice() {
 #[test]
 fn reuse_port_group_shares_one_port() {
     let opts = SocketOptions::default().with_buffers(0, 0);
-    let group = seawall_io::bind_group(SocketAddrV4::new(Ipv4Addr::new(127, 61, 1, 8), 0), 3, &opts)
-        .expect("group");
+    let group =
+        seawall_io::bind_group(SocketAddrV4::new(Ipv4Addr::new(127, 61, 1, 8), 0), 3, &opts)
+            .expect("group");
     let port = group[0].local_addr().port();
     assert_ne!(port, 0);
     assert!(group.iter().all(|s| s.local_addr().port() == port));
     let no_reuse = SocketOptions::default().with_reuse_port(false);
-    assert!(seawall_io::bind_group(SocketAddrV4::new(Ipv4Addr::new(127, 61, 1, 9), 0), 2, &no_reuse).is_err());
-    assert!(WorkerSocket::bind(group[0].local_addr(), &no_reuse).is_err(), "port is taken");
+    assert!(seawall_io::bind_group(
+        SocketAddrV4::new(Ipv4Addr::new(127, 61, 1, 9), 0),
+        2,
+        &no_reuse
+    )
+    .is_err());
+    assert!(
+        WorkerSocket::bind(group[0].local_addr(), &no_reuse).is_err(),
+        "port is taken"
+    );
 }

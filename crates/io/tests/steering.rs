@@ -40,7 +40,10 @@ fn varied_datagram(rng: &mut Rng) -> Vec<u8> {
         _ => gwlb_options(ep, 2, rng.u32()),
     };
     let proto = [6u8, 17, 1, 50][rng.below(4) as usize];
-    let (sp, dp) = (rng.u16(), [80u16, 443, 53, rng.u16()][rng.below(4) as usize]);
+    let (sp, dp) = (
+        rng.u16(),
+        [80u16, 443, 53, rng.u16()][rng.below(4) as usize],
+    );
     let tail: Vec<u8> = (0..rng.below(32)).map(|_| rng.next() as u8).collect();
     let mut d = if rng.below(2) == 0 {
         let frag = [0u16, 0, 0x4000, 0x2000, 0x00B9, 0x20B9][rng.below(6) as usize];
@@ -54,17 +57,30 @@ fn varied_datagram(rng: &mut Rng) -> Vec<u8> {
         );
         geneve(0x0800, &options, &inner)
     } else {
-        let (src, dst) = (Ipv6Addr::from(u128::from(rng.next()) << 64 | 1), Ipv6Addr::from(rng.next() as u128));
+        let (src, dst) = (
+            Ipv6Addr::from(u128::from(rng.next()) << 64 | 1),
+            Ipv6Addr::from(rng.next() as u128),
+        );
         let inner = match rng.below(4) {
-            0 => ipv6(src, dst, 44, &ipv6_fragment(proto, rng.below(2) as u16 * 100, true, &l4(proto, sp, dp, &tail))),
+            0 => ipv6(
+                src,
+                dst,
+                44,
+                &ipv6_fragment(
+                    proto,
+                    rng.below(2) as u16 * 100,
+                    true,
+                    &l4(proto, sp, dp, &tail),
+                ),
+            ),
             1 => ipv6(src, dst, 0, &[proto, 0, 1, 4, 0, 0, 0, 0]),
             _ => ipv6(src, dst, proto, &l4(proto, sp, dp, &tail)),
         };
         geneve(0x86DD, &options, &inner)
     };
     match kind {
-        1 => d[0] |= 0x40,                              // GENEVE version 1
-        2 => d[2] = 0x65,                               // unknown protocol type
+        1 => d[0] |= 0x40,                                   // GENEVE version 1
+        2 => d[2] = 0x65,                                    // unknown protocol type
         3 => d.truncate(rng.below(d.len() as u64) as usize), // cut anywhere
         _ => {}
     }
@@ -78,10 +94,17 @@ fn kernel_program_agrees_with_steering_hash() {
         let to = sockets[0].local_addr();
         let tx = senders(4);
         let mut rng = Rng::new(0xA61_0000 + n as u64);
-        let datagrams: Vec<(usize, Vec<u8>)> =
-            (0..1500).map(|i| (i % tx.len(), varied_datagram(&mut rng))).collect();
-        let parsed = datagrams.iter().filter(|(_, d)| steering_hash(d).is_some()).count();
-        assert!(parsed > 1000, "the sample must be mostly parseable, got {parsed}");
+        let datagrams: Vec<(usize, Vec<u8>)> = (0..1500)
+            .map(|i| (i % tx.len(), varied_datagram(&mut rng)))
+            .collect();
+        let parsed = datagrams
+            .iter()
+            .filter(|(_, d)| steering_hash(d).is_some())
+            .count();
+        assert!(
+            parsed > 1000,
+            "the sample must be mostly parseable, got {parsed}"
+        );
         let got = exchange(&sockets, &tx, to, &datagrams);
         assert_eq!(got.len(), datagrams.len());
         let mut per_socket = vec![0usize; n];
@@ -89,7 +112,10 @@ fn kernel_program_agrees_with_steering_hash() {
             assert_eq!(*sock, steer_index(d, n), "n={n} datagram {d:02x?}");
             per_socket[*sock] += 1;
         }
-        assert!(per_socket.iter().all(|&c| c > 0), "n={n} spread {per_socket:?}");
+        assert!(
+            per_socket.iter().all(|&c| c > 0),
+            "n={n} spread {per_socket:?}"
+        );
     }
 }
 
@@ -118,9 +144,20 @@ impl Flow {
         let payload = l4(self.proto, sp, dp, &tag);
         let options = gwlb_options(self.endpoint, 0x0A0B_0C0D, id.wrapping_mul(2_654_435_761));
         if self.v6 {
-            geneve(0x86DD, &options, &ipv6(Ipv6Addr::from(sa), Ipv6Addr::from(da), self.proto, &payload))
+            geneve(
+                0x86DD,
+                &options,
+                &ipv6(Ipv6Addr::from(sa), Ipv6Addr::from(da), self.proto, &payload),
+            )
         } else {
-            let inner = ipv4(Ipv4Addr::from(sa as u32), Ipv4Addr::from(da as u32), self.proto, 0, 0x4000, &payload);
+            let inner = ipv4(
+                Ipv4Addr::from(sa as u32),
+                Ipv4Addr::from(da as u32),
+                self.proto,
+                0,
+                0x4000,
+                &payload,
+            );
             geneve(0x0800, &options, &inner)
         }
     }
@@ -129,7 +166,10 @@ impl Flow {
 fn flows(count: u32, seed: u64) -> Vec<Flow> {
     let mut rng = Rng::new(seed);
     let servers4 = [0x0A00_0005u128, 0x0A00_0106, 0xC0A8_0101];
-    let servers6 = [0xFD00_0000_0000_0000_0000_0000_0000_0005u128, 0x2001_0DB8_0000_0000_0000_0000_0000_0080];
+    let servers6 = [
+        0xFD00_0000_0000_0000_0000_0000_0000_0005u128,
+        0x2001_0DB8_0000_0000_0000_0000_0000_0080,
+    ];
     (0..count)
         .map(|f| {
             let v6 = f % 2 == 1;
@@ -140,7 +180,10 @@ fn flows(count: u32, seed: u64) -> Vec<Flow> {
                     servers6[rng.below(2) as usize],
                 )
             } else {
-                (u128::from(0x0A01_0000 | (rng.u32() & 0xFFFF)), servers4[rng.below(3) as usize])
+                (
+                    u128::from(0x0A01_0000 | (rng.u32() & 0xFFFF)),
+                    servers4[rng.below(3) as usize],
+                )
             };
             Flow {
                 v6,
@@ -192,7 +235,10 @@ fn check_affinity(n: usize, addr: Ipv4Addr) {
     assert_eq!(per_kind.len(), 4, "TCP and UDP over IPv4 and IPv6");
     // Not degenerate: each socket gets at least a quarter of its fair share.
     let floor = count as usize / (4 * n);
-    assert!(flows_per_socket.iter().all(|&c| c >= floor), "n={n} flows per socket {flows_per_socket:?}");
+    assert!(
+        flows_per_socket.iter().all(|&c| c >= floor),
+        "n={n} flows per socket {flows_per_socket:?}"
+    );
 }
 
 #[test]
@@ -208,8 +254,10 @@ fn both_directions_of_every_flow_reach_one_socket_n4() {
 #[test]
 fn attach_steering_rejects_mixed_groups() {
     let opts = SocketOptions::default().with_buffers(0, 0);
-    let a = WorkerSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 61, 2, 20), 0), &opts).expect("a");
-    let b = WorkerSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 61, 2, 21), 0), &opts).expect("b");
+    let a =
+        WorkerSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 61, 2, 20), 0), &opts).expect("a");
+    let b =
+        WorkerSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 61, 2, 21), 0), &opts).expect("b");
     let err = seawall_io::attach_steering(&[a, b]).expect_err("different addresses");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert_eq!(

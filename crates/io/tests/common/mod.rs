@@ -76,7 +76,14 @@ pub fn l4(proto: u8, sp: u16, dp: u16, tail: &[u8]) -> Vec<u8> {
 }
 
 /// IPv4 header with `opt_words` words of (NOP) options and the given flags/fragment-offset field.
-pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, opt_words: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    opt_words: u8,
+    frag: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let hl = 20 + 4 * usize::from(opt_words);
     let total = (hl + payload.len()) as u16;
     let mut p = vec![0x40 | (5 + opt_words), 0];
@@ -115,7 +122,9 @@ pub fn ipv6_fragment(next_header: u8, offset_words: u16, more: bool, payload: &[
 /// Client sockets on 127.0.0.1, each with its own source port (GWLB uses a different outer
 /// source port per direction of a flow).
 pub fn senders(n: usize) -> Vec<UdpSocket> {
-    (0..n).map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind sender")).collect()
+    (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind sender"))
+        .collect()
 }
 
 /// Send every `(sender, datagram)` to `to` in chunks, draining `sockets` after each chunk; return
@@ -135,9 +144,15 @@ pub fn exchange(
         let want = out.len() + chunk.len();
         let deadline = Instant::now() + PATIENCE;
         while out.len() < want {
-            assert!(Instant::now() < deadline, "only {} of {want} datagrams arrived", out.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {want} datagrams arrived",
+                out.len()
+            );
             for (i, s) in sockets.iter().enumerate() {
-                let n = s.recv_batch(&mut batch, Duration::from_millis(5)).expect("recv");
+                let n = s
+                    .recv_batch(&mut batch, Duration::from_millis(5))
+                    .expect("recv");
                 for m in 0..n {
                     assert!(!batch.truncated(m));
                     out.push((i, batch.payload(m).to_vec()));
