@@ -54,3 +54,17 @@ pub fn bind_group(
     attach_steering(&sockets)?;
     Ok(sockets)
 }
+
+#[cfg(test)]
+mod tests {
+    fn assert_send<T: Send>() {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn thread_safety() {
+        // A worker socket may be shared; a batch moves to its worker thread but is not shared.
+        assert_send::<super::WorkerSocket>();
+        assert_sync::<super::WorkerSocket>();
+        assert_send::<super::Batch>();
+    }
+}

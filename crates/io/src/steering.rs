@@ -14,6 +14,11 @@
 //!   protocol alone) and only when the IPv6 next header is TCP/UDP directly (an IPv6 fragment header
 //!   or any extension header means addresses and protocol only).
 //!
+//! Known limit: an IPv6 flow whose two directions differ in extension headers (one direction with a
+//! hop-by-hop or destination-options header, the other without) hashes ports on one side only and
+//! may be split; ICMP errors quoting a flow are steered by their own addresses, not the flow's.
+//! The data plane handles both without per-flow state, as DESIGN.md section 1 requires.
+//!
 //! The GENEVE option length comes from the packet (`8 + 4 * opt_len`), the IPv4 header length from
 //! IHL. The hash is a multiplicative mix per word finished with murmur3's `fmix32`, then `% n`.
 //!
