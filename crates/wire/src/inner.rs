@@ -358,11 +358,24 @@ pub struct InnerPacket<'a> {
     pub header_len: usize,
     /// IP packet length from its length field (bytes after it in the buffer are ignored).
     pub ip_len: usize,
+    /// The bytes after the IP headers up to `ip_len`: transport header and payload (for checksums).
+    pub ip_payload: &'a [u8],
     /// The transport layer.
     pub transport: Transport<'a>,
 }
 
 impl InnerPacket<'_> {
+    /// Whether the IPv4 header checksum is correct (always true for IPv6, which has none).
+    /// Needs the bytes given to [`decode_inner`].
+    pub fn ipv4_header_checksum_valid(&self, inner: &[u8]) -> bool {
+        match self.version {
+            IpVersion::V4 => inner
+                .get(..self.header_len)
+                .is_some_and(crate::checksum::ipv4_header_valid),
+            IpVersion::V6 => true,
+        }
+    }
+
     /// The 5-tuple; ports 0 when portless.
     pub fn five_tuple(&self) -> FiveTuple {
         let ports = self.transport.ports().unwrap_or_default();
@@ -525,6 +538,7 @@ fn decode_ipv4(bytes: &[u8]) -> Result<InnerPacket<'_>> {
         fragment,
         header_len: ihl,
         ip_len: total,
+        ip_payload: payload,
         transport,
     })
 }
@@ -568,6 +582,7 @@ fn decode_ipv6(bytes: &[u8]) -> Result<InnerPacket<'_>> {
         fragment: chain.fragment.filter(|f| f.more || f.offset != 0),
         header_len,
         ip_len: total,
+        ip_payload: chain.rest,
         transport,
     })
 }

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod checksum;
 mod error;
 pub mod geneve;
 mod gwlb;
@@ -193,6 +194,30 @@ mod tests {
                 cases.iter().any(|(_, c)| c.reason() == e.reason()),
                 "no fixture for {e:?}"
             );
+        }
+    }
+
+    /// The fuzz seeds (fuzz/seeds/geneve_packet) are well-formed datagrams, so fuzzing starts deep.
+    #[test]
+    fn test_fuzz_seeds_decode() {
+        macro_rules! seeds {
+            ($($name:literal),* $(,)?) => {
+                [$(($name, &include_bytes!(concat!("../fuzz/seeds/geneve_packet/", $name))[..])),*]
+            };
+        }
+        for (name, bytes) in seeds![
+            "gwlb_ipv4_tcp_syn",
+            "gwlb_ipv4_opts_tcp",
+            "gwlb_ipv4_frag_first_udp",
+            "gwlb_ipv4_frag_later",
+            "gwlb_ipv4_icmp_unreach_udp",
+            "gwlb_ipv6_hbh_rt_frag_tcp",
+            "gwlb_ipv6_frag_later",
+            "gwlb_ipv6_icmp_ttl_ext_tcp",
+            "gwlb_unknown_options_udp",
+        ] {
+            let frame = parse_gwlb(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            decode_inner(frame.protocol, frame.inner).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 }
