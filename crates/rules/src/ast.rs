@@ -74,10 +74,49 @@ pub enum Protocol {
 
 /// Application-layer protocol names Suricata 7 accepts in the rule header.
 pub(crate) const APP_PROTOS: &[&str] = &[
-    "http", "http1", "http2", "tls", "ssl", "dns", "smtp", "ftp", "ftp-data", "ssh", "smb", "dcerpc",
-    "dhcp", "nfs", "ntp", "krb5", "snmp", "sip", "rfb", "mqtt", "modbus", "dnp3", "enip", "ike",
-    "ikev2", "tftp", "rdp", "pgsql", "quic", "telnet", "imap", "pop3", "ldap", "websocket",
-    "bittorrent-dht", "template", "icmpv6", "icmpv4", "sctp", "ipv4", "ipv6", "ip4", "ip6",
+    "http",
+    "http1",
+    "http2",
+    "tls",
+    "ssl",
+    "dns",
+    "smtp",
+    "ftp",
+    "ftp-data",
+    "ssh",
+    "smb",
+    "dcerpc",
+    "dhcp",
+    "nfs",
+    "ntp",
+    "krb5",
+    "snmp",
+    "sip",
+    "rfb",
+    "mqtt",
+    "modbus",
+    "dnp3",
+    "enip",
+    "ike",
+    "ikev2",
+    "tftp",
+    "rdp",
+    "pgsql",
+    "quic",
+    "telnet",
+    "imap",
+    "pop3",
+    "ldap",
+    "websocket",
+    "bittorrent-dht",
+    "template",
+    "icmpv6",
+    "icmpv4",
+    "sctp",
+    "ipv4",
+    "ipv6",
+    "ip4",
+    "ip6",
 ];
 
 impl Protocol {
@@ -191,7 +230,10 @@ pub enum RuleOption {
     Dsize(Uint),
     Bsize(Uint),
     /// `urilen`; `raw` when `,raw` was given.
-    Urilen { value: Uint, raw: bool },
+    Urilen {
+        value: Uint,
+        raw: bool,
+    },
     Isdataat(Isdataat),
     ByteTest(ByteTest),
     ByteJump(ByteJump),
@@ -214,10 +256,16 @@ pub enum RuleOption {
     IpProto(IpProto),
     Ack(u32),
     Seq(u32),
-    Window { negated: bool, value: u16 },
+    Window {
+        negated: bool,
+        value: u16,
+    },
     Sameip,
     StreamSize(StreamSize),
-    AppLayerProtocol { negated: bool, proto: String },
+    AppLayerProtocol {
+        negated: bool,
+        proto: String,
+    },
     /// `tls.version` (the raw version value: 0x0300 SSLv3 ... 0x0304 TLS 1.3).
     TlsVersion(u16),
     /// `ssl_version`, list of (negated, name).
@@ -246,10 +294,14 @@ pub struct Rule {
 impl Rule {
     /// The rule's sid (0 when absent; a loaded rule always has one).
     pub fn sid(&self) -> Sid {
-        Sid(self.options.iter().find_map(|o| match o {
-            RuleOption::Sid(s) => Some(*s),
-            _ => None,
-        }).unwrap_or(0))
+        Sid(self
+            .options
+            .iter()
+            .find_map(|o| match o {
+                RuleOption::Sid(s) => Some(*s),
+                _ => None,
+            })
+            .unwrap_or(0))
     }
 
     /// The rule's gid (1 by default).
@@ -449,7 +501,11 @@ impl fmt::Display for RuleOption {
             RuleOption::Sameip => f.write_str("sameip"),
             RuleOption::StreamSize(x) => write!(f, "stream_size:{x}"),
             RuleOption::AppLayerProtocol { negated, proto } => {
-                write!(f, "app-layer-protocol:{}{proto}", if *negated { "!" } else { "" })
+                write!(
+                    f,
+                    "app-layer-protocol:{}{proto}",
+                    if *negated { "!" } else { "" }
+                )
             }
             RuleOption::TlsVersion(v) => {
                 let name = match v {

@@ -58,7 +58,12 @@ impl CheckReport {
     /// Process exit status: 0 when clean (or only unsupported keywords with `--allow-unsupported`),
     /// 1 when any rule was refused or any input could not be read.
     pub fn exit_code(&self) -> i32 {
-        let rule_errors = self.skipped() - if self.allow_unsupported { self.skipped_unsupported_only } else { 0 };
+        let rule_errors = self.skipped()
+            - if self.allow_unsupported {
+                self.skipped_unsupported_only
+            } else {
+                0
+            };
         if rule_errors > 0 || self.config_errors > 0 {
             1
         } else {
@@ -128,7 +133,8 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, errs: &mut Vec<Diagnostic>) {
     if path.is_dir() {
         match std::fs::read_dir(path) {
             Ok(rd) => {
-                let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                let mut entries: Vec<PathBuf> =
+                    rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
                 entries.sort();
                 for e in entries {
                     if e.is_dir() {
@@ -146,7 +152,9 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, errs: &mut Vec<Diagnostic>) {
 }
 
 fn line_of(text: &str, needle: &str) -> u32 {
-    text.lines().position(|l| l.contains(needle)).map_or(1, |i| i as u32 + 1)
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(1, |i| i as u32 + 1)
 }
 
 /// Build the loader for `opts`, reporting config problems as diagnostics.
@@ -156,7 +164,10 @@ pub fn loader_for(opts: &CheckOptions, diags: &mut Vec<Diagnostic>) -> Loader {
         match std::fs::read_to_string(p) {
             Err(e) => diags.push(io_diag(p, e.to_string())),
             Ok(text) => match Vars::from_suricata_yaml(&text) {
-                Err(e) => diags.push(Diagnostic { kind: DiagKind::Invalid(e.to_string()), ..io_diag(p, String::new()) }),
+                Err(e) => diags.push(Diagnostic {
+                    kind: DiagKind::Invalid(e.to_string()),
+                    ..io_diag(p, String::new())
+                }),
                 Ok(v) => {
                     vars.extend(&v);
                     for (name, e) in vars.errors() {
@@ -167,7 +178,11 @@ pub fn loader_for(opts: &CheckOptions, diags: &mut Vec<Diagnostic>) -> Loader {
                             other => DiagKind::Invalid(other.to_string()),
                         };
                         let line = line_of(&text, &format!("{name}:"));
-                        diags.push(Diagnostic { line, kind, ..io_diag(p, String::new()) });
+                        diags.push(Diagnostic {
+                            line,
+                            kind,
+                            ..io_diag(p, String::new())
+                        });
                     }
                 }
             },
@@ -180,7 +195,11 @@ pub fn loader_for(opts: &CheckOptions, diags: &mut Vec<Diagnostic>) -> Loader {
             Ok(text) => {
                 let (c, errs) = Classifications::parse(&text);
                 for (line, msg) in errs {
-                    diags.push(Diagnostic { line, kind: DiagKind::Invalid(msg), ..io_diag(p, String::new()) });
+                    diags.push(Diagnostic {
+                        line,
+                        kind: DiagKind::Invalid(msg),
+                        ..io_diag(p, String::new())
+                    });
                 }
                 classes = c;
             }
@@ -191,7 +210,10 @@ pub fn loader_for(opts: &CheckOptions, diags: &mut Vec<Diagnostic>) -> Loader {
 
 /// Check rule files and directories (directories: every `*.rules` below, sorted).
 pub fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> CheckReport {
-    let mut report = CheckReport { allow_unsupported: opts.allow_unsupported, ..CheckReport::default() };
+    let mut report = CheckReport {
+        allow_unsupported: opts.allow_unsupported,
+        ..CheckReport::default()
+    };
     let mut config_diags = Vec::new();
     let mut loader = loader_for(opts, &mut config_diags);
     let mut files = Vec::new();
@@ -226,8 +248,12 @@ pub fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> CheckReport {
         }
         for d in &load.diagnostics {
             match &d.kind {
-                DiagKind::Unsupported(k) => *report.unsupported_keywords.entry(k.clone()).or_default() += 1,
-                DiagKind::UnknownKeyword(k) => *report.unknown_keywords.entry(k.clone()).or_default() += 1,
+                DiagKind::Unsupported(k) => {
+                    *report.unsupported_keywords.entry(k.clone()).or_default() += 1
+                }
+                DiagKind::UnknownKeyword(k) => {
+                    *report.unknown_keywords.entry(k.clone()).or_default() += 1
+                }
                 _ => {}
             }
         }

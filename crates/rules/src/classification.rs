@@ -37,16 +37,26 @@ impl Classifications {
                 continue;
             }
             let Some(rest) = l.strip_prefix("config classification:") else {
-                errs.push((n as u32 + 1, "expected `config classification: name,description,priority`".into()));
+                errs.push((
+                    n as u32 + 1,
+                    "expected `config classification: name,description,priority`".into(),
+                ));
                 continue;
             };
             let parts: Vec<&str> = rest.split(',').map(str::trim).collect();
-            let prio = parts.get(2).and_then(|p| p.parse::<u8>().ok()).filter(|p| *p > 0);
+            let prio = parts
+                .get(2)
+                .and_then(|p| p.parse::<u8>().ok())
+                .filter(|p| *p > 0);
             match (parts.len(), prio) {
                 (3, Some(priority)) if !parts[0].is_empty() => {
                     map.insert(
                         parts[0].to_string(),
-                        Classtype { name: parts[0].to_string(), description: parts[1].to_string(), priority },
+                        Classtype {
+                            name: parts[0].to_string(),
+                            description: parts[1].to_string(),
+                            priority,
+                        },
                     );
                 }
                 _ => errs.push((n as u32 + 1, format!("bad classification line `{l}`"))),

@@ -109,7 +109,10 @@ impl DiagKind {
 
     /// True for errors in the rule text's syntax (as opposed to semantics or support).
     pub fn is_syntax(&self) -> bool {
-        matches!(self, DiagKind::Expected(_) | DiagKind::UnknownKeyword(_) | DiagKind::BadArgument(_))
+        matches!(
+            self,
+            DiagKind::Expected(_) | DiagKind::UnknownKeyword(_) | DiagKind::BadArgument(_)
+        )
     }
 }
 

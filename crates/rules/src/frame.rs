@@ -26,7 +26,11 @@ pub(crate) struct Issue {
 
 impl Issue {
     fn frame(span: Range<usize>, kind: DiagKind) -> Self {
-        Issue { span, keyword: None, kind }
+        Issue {
+            span,
+            keyword: None,
+            kind,
+        }
     }
 }
 
@@ -63,9 +67,10 @@ fn header_token(s: &str) -> (&str, &str) {
 // addresses and ports
 
 fn ip_addr(i: &str) -> IResult<&str, IpAddr> {
-    map_res(take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'), |s: &str| {
-        s.parse::<IpAddr>()
-    })
+    map_res(
+        take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.'),
+        |s: &str| s.parse::<IpAddr>(),
+    )
     .parse(i)
 }
 
@@ -86,10 +91,24 @@ fn prefix_of(addr: IpAddr, mask: &str) -> Option<u8> {
 
 fn addr_net(i: &str) -> IResult<&str, AddrExpr> {
     let (i, a) = ip_addr(i)?;
-    if let Ok((rest, m)) = preceded(char::<&str, nom::error::Error<&str>>('/'), take_while1(|c: char| c.is_ascii_digit() || c == '.')).parse(i) {
+    if let Ok((rest, m)) = preceded(
+        char::<&str, nom::error::Error<&str>>('/'),
+        take_while1(|c: char| c.is_ascii_digit() || c == '.'),
+    )
+    .parse(i)
+    {
         return match prefix_of(a, m) {
-            Some(p) => Ok((rest, AddrExpr::Net(Cidr { addr: a, prefix: Some(p) }))),
-            None => Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::Verify))),
+            Some(p) => Ok((
+                rest,
+                AddrExpr::Net(Cidr {
+                    addr: a,
+                    prefix: Some(p),
+                }),
+            )),
+            None => Err(nom::Err::Failure(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            ))),
         };
     }
     if let Ok((rest, b)) = preceded(char::<&str, nom::error::Error<&str>>('-'), ip_addr).parse(i) {
@@ -99,22 +118,39 @@ fn addr_net(i: &str) -> IResult<&str, AddrExpr> {
             _ => false,
         };
         if !ok {
-            return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::Verify)));
+            return Err(nom::Err::Failure(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            )));
         }
         return Ok((rest, AddrExpr::Range(a, b)));
     }
-    Ok((i, AddrExpr::Net(Cidr { addr: a, prefix: None })))
+    Ok((
+        i,
+        AddrExpr::Net(Cidr {
+            addr: a,
+            prefix: None,
+        }),
+    ))
 }
 
 fn var_name(i: &str) -> IResult<&str, String> {
-    map(preceded(char('$'), take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_')), str::to_string)
-        .parse(i)
+    map(
+        preceded(
+            char('$'),
+            take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_'),
+        ),
+        str::to_string,
+    )
+    .parse(i)
 }
 
 /// Parse an address expression (used for rule headers and variable values).
 pub(crate) fn addr_expr(i: &str) -> IResult<&str, AddrExpr> {
     alt((
-        map(preceded((char('!'), multispace0), addr_expr), |e| AddrExpr::Not(Box::new(e))),
+        map(preceded((char('!'), multispace0), addr_expr), |e| {
+            AddrExpr::Not(Box::new(e))
+        }),
         map(
             delimited(
                 (char('['), multispace0),
@@ -135,7 +171,8 @@ fn port_num(i: &str) -> IResult<&str, u16> {
 }
 
 fn port_single(i: &str) -> IResult<&str, PortExpr> {
-    if let Ok((rest, hi)) = preceded(char::<&str, nom::error::Error<&str>>(':'), port_num).parse(i) {
+    if let Ok((rest, hi)) = preceded(char::<&str, nom::error::Error<&str>>(':'), port_num).parse(i)
+    {
         return Ok((rest, PortExpr::Range(0, hi)));
     }
     let (i, lo) = port_num(i)?;
@@ -145,7 +182,10 @@ fn port_single(i: &str) -> IResult<&str, PortExpr> {
         Some(hi) => {
             let hi = hi.unwrap_or(65535);
             if lo > hi {
-                return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::Verify)));
+                return Err(nom::Err::Failure(nom::error::Error::new(
+                    i,
+                    nom::error::ErrorKind::Verify,
+                )));
             }
             Ok((i, PortExpr::Range(lo, hi)))
         }
@@ -155,7 +195,9 @@ fn port_single(i: &str) -> IResult<&str, PortExpr> {
 /// Parse a port expression.
 pub(crate) fn port_expr(i: &str) -> IResult<&str, PortExpr> {
     alt((
-        map(preceded((char('!'), multispace0), port_expr), |e| PortExpr::Not(Box::new(e))),
+        map(preceded((char('!'), multispace0), port_expr), |e| {
+            PortExpr::Not(Box::new(e))
+        }),
         map(
             delimited(
                 (char('['), multispace0),
@@ -211,11 +253,15 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
     let expected = |rest: &str, what: &'static str| {
         let o = text.len() - rest.len();
         let end = o + header_token(rest).0.len().max(1);
-        vec![Issue::frame(o..end.min(text.len()).max(o), DiagKind::Expected(what))]
+        vec![Issue::frame(
+            o..end.min(text.len()).max(o),
+            DiagKind::Expected(what),
+        )]
     };
 
     // action
-    let (rest, act) = word(text).map_err(|_| expected(text, "an action (alert, pass, drop, reject, ...)"))?;
+    let (rest, act) =
+        word(text).map_err(|_| expected(text, "an action (alert, pass, drop, reject, ...)"))?;
     let action = Action::ALL
         .iter()
         .find(|(n, _)| *n == act)
@@ -224,11 +270,17 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
     let (rest, _) = ws(rest).map_err(|_| expected(rest, "whitespace"))?;
     // protocol
     let (rest2, p) = word(rest).map_err(|_| expected(rest, "a protocol"))?;
-    let proto = Protocol::from_name(p).ok_or_else(|| expected(rest, "a protocol (ip, tcp, udp, icmp, http, tls, dns, ...)"))?;
+    let proto = Protocol::from_name(p)
+        .ok_or_else(|| expected(rest, "a protocol (ip, tcp, udp, icmp, http, tls, dns, ...)"))?;
     let (mut rest, _) = ws(rest2).map_err(|_| expected(rest2, "whitespace"))?;
 
     let mut header_spans: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
-    fn take<'t>(text: &str, rest: &mut &'t str, spans: &mut [Range<usize>; 4], idx: usize) -> &'t str {
+    fn take<'t>(
+        text: &str,
+        rest: &mut &'t str,
+        spans: &mut [Range<usize>; 4],
+        idx: usize,
+    ) -> &'t str {
         let (tok, r) = header_token(rest);
         let start = text.len() - rest.len();
         if idx < 4 {
@@ -254,7 +306,10 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
     let mut issues = Vec::new();
     let tok_issue = |start: usize, tok: &str, e: usize, what: &'static str| {
         let s = start + e.min(tok.len());
-        Issue::frame(s..(start + tok.len()).max(s + 1).min(text.len()), DiagKind::Expected(what))
+        Issue::frame(
+            s..(start + tok.len()).max(s + 1).min(text.len()),
+            DiagKind::Expected(what),
+        )
     };
     const ADDR: &str = "an address (any, $VAR, IP, CIDR, range or [list])";
     const PORT: &str = "a port (any, $VAR, N, N:M or [list])";
@@ -270,7 +325,8 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
     let sport = sport.map_err(|e| vec![e])?;
     let dir = dir.map_err(|e| vec![e])?;
     let dst = whole(dst_tok, addr_expr).map_err(|e| vec![tok_issue(dst_at, dst_tok, e, ADDR)])?;
-    let dport = whole(dport_tok, port_expr).map_err(|e| vec![tok_issue(dport_at, dport_tok, e, PORT)])?;
+    let dport =
+        whole(dport_tok, port_expr).map_err(|e| vec![tok_issue(dport_at, dport_tok, e, PORT)])?;
 
     // options
     let body_start = off(rest);
@@ -280,7 +336,10 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
     let body = body.trim_end_matches(is_ws);
     let Some(body) = body.strip_suffix(')') else {
         let end = text.len();
-        return Err(vec![Issue::frame(end.saturating_sub(1)..end, DiagKind::Expected("`)` at the end of the rule"))]);
+        return Err(vec![Issue::frame(
+            end.saturating_sub(1)..end,
+            DiagKind::Expected("`)` at the end of the rule"),
+        )]);
     };
     let body_off = body_start + 1;
 
@@ -324,8 +383,15 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
         }
         let opt_end = body_off + i;
         i += 1; // the ';'
-        if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
-            issues.push(Issue::frame(name_span.start..name_span.end.max(name_span.start + 1), DiagKind::Expected("an option name")));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        {
+            issues.push(Issue::frame(
+                name_span.start..name_span.end.max(name_span.start + 1),
+                DiagKind::Expected("an option name"),
+            ));
             continue;
         }
         let before = b.options.len();
@@ -341,7 +407,12 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
                         let s = voff + a.min(v.len());
                         s..(voff + v.len()).max(s)
                     }
-                    (None, Some((v, voff))) if !matches!(e.kind, DiagKind::UnknownKeyword(_) | DiagKind::Unsupported(_)) => {
+                    (None, Some((v, voff)))
+                        if !matches!(
+                            e.kind,
+                            DiagKind::UnknownKeyword(_) | DiagKind::Unsupported(_)
+                        ) =>
+                    {
                         let lead = v.len() - v.trim_start().len();
                         voff + lead..voff + v.len()
                     }
@@ -351,15 +422,32 @@ pub(crate) fn parse_rule<'a>(text: &'a str) -> Result<Parsed, Vec<Issue>> {
                     DiagKind::UnknownKeyword(_) | DiagKind::Unsupported(_) => None,
                     _ => static_name(name),
                 };
-                issues.push(Issue { span, keyword, kind: e.kind });
+                issues.push(Issue {
+                    span,
+                    keyword,
+                    kind: e.kind,
+                });
             }
         }
     }
     if !issues.is_empty() {
         return Err(issues);
     }
-    let rule = Rule { action, proto, src, sport, dir, dst, dport, options: b.options };
-    Ok(Parsed { rule, spans, header_spans })
+    let rule = Rule {
+        action,
+        proto,
+        src,
+        sport,
+        dir,
+        dst,
+        dport,
+        options: b.options,
+    };
+    Ok(Parsed {
+        rule,
+        spans,
+        header_spans,
+    })
 }
 
 #[cfg(test)]
@@ -369,7 +457,10 @@ mod tests {
     #[test]
     fn addresses() {
         let p = |s| parse_addr_str(s).map(|a| a.to_string());
-        assert_eq!(p("[1.2.3.0/24, !1.2.3.4]").as_deref(), Ok("[1.2.3.0/24,!1.2.3.4]"));
+        assert_eq!(
+            p("[1.2.3.0/24, !1.2.3.4]").as_deref(),
+            Ok("[1.2.3.0/24,!1.2.3.4]")
+        );
         assert_eq!(p("!$HOME_NET").as_deref(), Ok("!$HOME_NET"));
         assert_eq!(p("10.0.0.0/255.0.0.0").as_deref(), Ok("10.0.0.0/8"));
         assert_eq!(p("2001:db8::/32").as_deref(), Ok("2001:db8::/32"));
@@ -395,7 +486,10 @@ mod tests {
         let r = parse_rule(r#"alert tcp any any -> any any (msg:"a\;b"; content:"x\;y"; sid:1;)"#)
             .expect("parses");
         assert_eq!(r.rule.msg(), Some("a;b"));
-        assert_eq!(r.rule.contents().next().map(|c| c.pattern.clone()), Some(b"x;y".to_vec()));
+        assert_eq!(
+            r.rule.contents().next().map(|c| c.pattern.clone()),
+            Some(b"x;y".to_vec())
+        );
     }
 
     #[test]

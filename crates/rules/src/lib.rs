@@ -96,7 +96,11 @@ fn scan_sid(text: &str) -> Option<Sid> {
         let rest = text[at + 3..].trim_start();
         if before_ok {
             if let Some(r) = rest.strip_prefix(':') {
-                let digits: String = r.trim_start().chars().take_while(char::is_ascii_digit).collect();
+                let digits: String = r
+                    .trim_start()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
                 if let Ok(v) = digits.parse::<u32>() {
                     return Some(Sid(v));
                 }
@@ -115,7 +119,11 @@ fn looks_like_rule(s: &str) -> bool {
 impl Loader {
     /// A loader with these variables and classtypes.
     pub fn new(vars: Vars, classes: Classifications) -> Self {
-        Loader { vars, classes, seen: HashMap::new() }
+        Loader {
+            vars,
+            classes,
+            seen: HashMap::new(),
+        }
     }
 
     /// The variables in use.
@@ -164,7 +172,8 @@ impl Loader {
                         break;
                     }
                     seg_start = end + 1;
-                    end = memchr::memchr(b'\n', &bytes[seg_start..]).map_or(text.len(), |i| seg_start + i);
+                    end = memchr::memchr(b'\n', &bytes[seg_start..])
+                        .map_or(text.len(), |i| seg_start + i);
                 } else {
                     segments.push(seg_start..seg_start + seg.len());
                     break;
@@ -174,7 +183,14 @@ impl Loader {
             out.read += 1;
             if segments.len() == 1 {
                 let sp = segments[0].clone();
-                self.load_one(&file, text, &index, &text[sp.clone()], &|o| sp.start + o, &mut out);
+                self.load_one(
+                    &file,
+                    text,
+                    &index,
+                    &text[sp.clone()],
+                    &|o| sp.start + o,
+                    &mut out,
+                );
             } else {
                 let mut joined = String::new();
                 let mut map: Vec<(usize, usize)> = Vec::new(); // (joined offset, file offset)
@@ -222,11 +238,20 @@ impl Loader {
                         vec![frame::Issue {
                             span,
                             keyword: Some("sid"),
-                            kind: DiagKind::DuplicateSid { gid: key.0, sid: sid.0, first: first.clone() },
+                            kind: DiagKind::DuplicateSid {
+                                gid: key.0,
+                                sid: sid.0,
+                                first: first.clone(),
+                            },
                         }]
                     } else {
                         self.seen.insert(key, here);
-                        out.rules.push(SourceRule { rule, file: file.clone(), line: rule_line, span: rule_span });
+                        out.rules.push(SourceRule {
+                            rule,
+                            file: file.clone(),
+                            line: rule_line,
+                            span: rule_span,
+                        });
                         return;
                     }
                 } else {
@@ -249,10 +274,21 @@ impl Loader {
                 _ => None,
             })
             .collect();
-        out.skipped.push(Skipped { line: rule_line, sid, reason, keywords, only_unsupported });
+        out.skipped.push(Skipped {
+            line: rule_line,
+            sid,
+            reason,
+            keywords,
+            only_unsupported,
+        });
         for i in issues {
             let start = to_file(i.span.start.min(rule_text.len()));
-            let end = to_file(i.span.end.min(rule_text.len()).max(i.span.start.min(rule_text.len())));
+            let end = to_file(
+                i.span
+                    .end
+                    .min(rule_text.len())
+                    .max(i.span.start.min(rule_text.len())),
+            );
             let (line, col) = index.line_col(text, start);
             out.diagnostics.push(Diagnostic {
                 file: file.clone(),

@@ -17,11 +17,19 @@ fn var_issue(e: VarError, span: Range<usize>) -> Issue {
         VarError::Empty(m) => DiagKind::EmptyGroup(m),
         other => DiagKind::Invalid(other.to_string()),
     };
-    Issue { span, keyword: None, kind }
+    Issue {
+        span,
+        keyword: None,
+        kind,
+    }
 }
 
 fn issue(span: &Range<usize>, kw: &'static str, kind: DiagKind) -> Issue {
-    Issue { span: span.clone(), keyword: Some(kw), kind }
+    Issue {
+        span: span.clone(),
+        keyword: Some(kw),
+        kind,
+    }
 }
 
 /// Check a parsed rule; every problem is returned.
@@ -42,7 +50,11 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
         out.push(var_issue(e, hs[3].clone()));
     }
     if !r.options.iter().any(|o| matches!(o, RuleOption::Sid(_))) {
-        out.push(Issue { span: 0..r.action.name().len(), keyword: None, kind: DiagKind::Missing("sid") });
+        out.push(Issue {
+            span: 0..r.action.name().len(),
+            keyword: None,
+            kind: DiagKind::Missing("sid"),
+        });
     }
 
     let rule_family = r.proto.app_family();
@@ -51,7 +63,11 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
             (Some(need), Some(have)) if need != have => Some(issue(
                 span,
                 kw,
-                DiagKind::Invalid(format!("`{}` inspects {need}, but the rule protocol is {}", buf.name(), r.proto.name())),
+                DiagKind::Invalid(format!(
+                    "`{}` inspects {need}, but the rule protocol is {}",
+                    buf.name(),
+                    r.proto.name()
+                )),
             )),
             (Some(_), None) if matches!(r.proto, Protocol::Icmp) => Some(issue(
                 span,
@@ -72,7 +88,11 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
         match o {
             RuleOption::Classtype(c) => {
                 if classes.get(c).is_none() {
-                    out.push(issue(span, "classtype", DiagKind::UnknownClasstype(c.clone())));
+                    out.push(issue(
+                        span,
+                        "classtype",
+                        DiagKind::UnknownClasstype(c.clone()),
+                    ));
                 }
             }
             RuleOption::Buffer(b) => {
@@ -95,9 +115,18 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                     }
                 }
                 if c.startswith {
-                    for (x, xn) in [(&c.depth, "depth"), (&c.offset, "offset"), (&c.distance, "distance"), (&c.within, "within")] {
+                    for (x, xn) in [
+                        (&c.depth, "depth"),
+                        (&c.offset, "offset"),
+                        (&c.distance, "distance"),
+                        (&c.within, "within"),
+                    ] {
                         if x.is_some() {
-                            out.push(issue(span, "startswith", DiagKind::Conflict("startswith", xn)));
+                            out.push(issue(
+                                span,
+                                "startswith",
+                                DiagKind::Conflict("startswith", xn),
+                            ));
                         }
                     }
                 }
@@ -106,10 +135,16 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                         out.push(issue(
                             span,
                             "fast_pattern",
-                            DiagKind::Invalid("`fast_pattern:only` cannot be used on a negated content".into()),
+                            DiagKind::Invalid(
+                                "`fast_pattern:only` cannot be used on a negated content".into(),
+                            ),
                         ));
                     }
-                    if c.depth.is_some() || c.offset.is_some() || c.distance.is_some() || c.within.is_some() {
+                    if c.depth.is_some()
+                        || c.offset.is_some()
+                        || c.distance.is_some()
+                        || c.within.is_some()
+                    {
                         out.push(issue(
                             span,
                             "fast_pattern",
@@ -120,7 +155,11 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                     }
                 }
                 if c.rawbytes && c.buffer != Buffer::Payload {
-                    out.push(issue(span, "rawbytes", DiagKind::Conflict("rawbytes", c.buffer.name())));
+                    out.push(issue(
+                        span,
+                        "rawbytes",
+                        DiagKind::Conflict("rawbytes", c.buffer.name()),
+                    ));
                 }
                 let upper = c.pattern.iter().any(u8::is_ascii_uppercase);
                 let lower = c.pattern.iter().any(u8::is_ascii_lowercase);
@@ -139,14 +178,18 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                         out.push(issue(
                             span,
                             kw,
-                            DiagKind::Invalid("content has uppercase characters after `to_lowercase`".into()),
+                            DiagKind::Invalid(
+                                "content has uppercase characters after `to_lowercase`".into(),
+                            ),
                         ));
                     }
                     if lower && transforms.iter().any(|t| **t == Transform::ToUppercase) {
                         out.push(issue(
                             span,
                             kw,
-                            DiagKind::Invalid("content has lowercase characters after `to_uppercase`".into()),
+                            DiagKind::Invalid(
+                                "content has lowercase characters after `to_uppercase`".into(),
+                            ),
                         ));
                     }
                 }
@@ -162,7 +205,9 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                     ));
                 }
                 if c.legacy_modifier {
-                    if let Some(x) = family_issue(c.buffer, span, c.buffer.legacy_name().unwrap_or(kw)) {
+                    if let Some(x) =
+                        family_issue(c.buffer, span, c.buffer.legacy_name().unwrap_or(kw))
+                    {
                         out.push(x);
                     }
                 }
@@ -176,7 +221,9 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                     out.push(issue(
                         span,
                         "pcre",
-                        DiagKind::NoPrecedingMatch("pcre `/R` needs a preceding content or pcre in the payload"),
+                        DiagKind::NoPrecedingMatch(
+                            "pcre `/R` needs a preceding content or pcre in the payload",
+                        ),
                     ));
                 }
                 if pc.buffer_from_modifier {
@@ -190,7 +237,10 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
             }
             RuleOption::Bsize(u) => {
                 let max = u.max_value(u64::MAX);
-                for c in r.contents().filter(|c| c.buffer == sticky && !c.legacy_modifier) {
+                for c in r
+                    .contents()
+                    .filter(|c| c.buffer == sticky && !c.legacy_modifier)
+                {
                     if c.pattern.len() as u64 > max {
                         out.push(issue(
                             span,
@@ -204,14 +254,22 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
                     }
                 }
                 if sticky == Buffer::Payload {
-                    out.push(issue(span, "bsize", DiagKind::NoPrecedingMatch("`bsize` needs a sticky buffer")));
+                    out.push(issue(
+                        span,
+                        "bsize",
+                        DiagKind::NoPrecedingMatch("`bsize` needs a sticky buffer"),
+                    ));
                 }
             }
             _ => {}
         }
     }
     if let (Some(_), Some(f)) = (threshold_at, filter_at) {
-        out.push(issue(&p.spans[f], "detection_filter", DiagKind::Conflict("detection_filter", "threshold")));
+        out.push(issue(
+            &p.spans[f],
+            "detection_filter",
+            DiagKind::Conflict("detection_filter", "threshold"),
+        ));
     }
     out
 }

@@ -144,7 +144,10 @@ const V6MAX: u128 = u128::MAX;
 impl IpSet {
     /// Every address.
     pub fn any() -> Self {
-        IpSet { v4: Intervals::full(V4MAX), v6: Intervals::full(V6MAX) }
+        IpSet {
+            v4: Intervals::full(V4MAX),
+            v6: Intervals::full(V6MAX),
+        }
     }
     /// True if `ip` is in the set.
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -158,13 +161,22 @@ impl IpSet {
         self.v4.is_empty() && self.v6.is_empty()
     }
     fn union(self, o: &IpSet) -> IpSet {
-        IpSet { v4: self.v4.union(&o.v4), v6: self.v6.union(&o.v6) }
+        IpSet {
+            v4: self.v4.union(&o.v4),
+            v6: self.v6.union(&o.v6),
+        }
     }
     fn complement(&self) -> IpSet {
-        IpSet { v4: self.v4.complement(V4MAX), v6: self.v6.complement(V6MAX) }
+        IpSet {
+            v4: self.v4.complement(V4MAX),
+            v6: self.v6.complement(V6MAX),
+        }
     }
     fn minus(&self, o: &IpSet) -> IpSet {
-        IpSet { v4: self.v4.minus(&o.v4, V4MAX), v6: self.v6.minus(&o.v6, V6MAX) }
+        IpSet {
+            v4: self.v4.minus(&o.v4, V4MAX),
+            v6: self.v6.minus(&o.v6, V6MAX),
+        }
     }
     fn net(c: &Cidr) -> IpSet {
         match c.addr {
@@ -172,13 +184,19 @@ impl IpSet {
                 let p = c.prefix.unwrap_or(32) as u32;
                 let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
                 let lo = u32::from(a) & mask;
-                IpSet { v4: Intervals(vec![(lo as u128, (lo | !mask) as u128)]), v6: Intervals::default() }
+                IpSet {
+                    v4: Intervals(vec![(lo as u128, (lo | !mask) as u128)]),
+                    v6: Intervals::default(),
+                }
             }
             IpAddr::V6(a) => {
                 let p = c.prefix.unwrap_or(128) as u32;
                 let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
                 let lo = u128::from(a) & mask;
-                IpSet { v4: Intervals::default(), v6: Intervals(vec![(lo, lo | !mask)]) }
+                IpSet {
+                    v4: Intervals::default(),
+                    v6: Intervals(vec![(lo, lo | !mask)]),
+                }
             }
         }
     }
@@ -229,20 +247,24 @@ impl Vars {
 
     /// Define or replace an address group.
     pub fn set_address(&mut self, name: &str, value: &str) {
-        self.addr.insert(name.trim_start_matches('$').to_string(), value.to_string());
+        self.addr
+            .insert(name.trim_start_matches('$').to_string(), value.to_string());
         self.rebuild();
     }
 
     /// Define or replace a port group.
     pub fn set_port(&mut self, name: &str, value: &str) {
-        self.port.insert(name.trim_start_matches('$').to_string(), value.to_string());
+        self.port
+            .insert(name.trim_start_matches('$').to_string(), value.to_string());
         self.rebuild();
     }
 
     /// Override these variables with `other`'s.
     pub fn extend(&mut self, other: &Vars) {
-        self.addr.extend(other.addr.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.port.extend(other.port.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.addr
+            .extend(other.addr.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.port
+            .extend(other.port.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.rebuild();
     }
 
@@ -261,14 +283,21 @@ impl Vars {
             return Err(VarError::Yaml("no `vars:` section".to_string()));
         };
         for (section, is_addr) in [("address-groups", true), ("port-groups", false)] {
-            let Some(map) = vars.get(section).and_then(|m| m.as_mapping()) else { continue };
+            let Some(map) = vars.get(section).and_then(|m| m.as_mapping()) else {
+                continue;
+            };
             for (k, val) in map {
-                let name = k.as_str().ok_or_else(|| VarError::Yaml(format!("{section}: non-string name")))?;
+                let name = k
+                    .as_str()
+                    .ok_or_else(|| VarError::Yaml(format!("{section}: non-string name")))?;
                 let value = match val {
                     serde_norway::Value::String(s) => s.clone(),
                     serde_norway::Value::Number(n) => n.to_string(),
                     other => {
-                        return Err(VarError::BadValue { name: name.to_string(), value: format!("{other:?}") })
+                        return Err(VarError::BadValue {
+                            name: name.to_string(),
+                            value: format!("{other:?}"),
+                        })
                     }
                 };
                 if is_addr {
@@ -322,9 +351,14 @@ impl Vars {
             stack.push(name.to_string());
             return Err(VarError::Cycle(format!("${}", stack.join(" -> $"))));
         }
-        let val = self.addr.get(name).ok_or_else(|| VarError::Undefined(name.to_string()))?;
-        let expr = parse_addr_str(val)
-            .map_err(|_| VarError::BadValue { name: name.to_string(), value: val.clone() })?;
+        let val = self
+            .addr
+            .get(name)
+            .ok_or_else(|| VarError::Undefined(name.to_string()))?;
+        let expr = parse_addr_str(val).map_err(|_| VarError::BadValue {
+            name: name.to_string(),
+            value: val.clone(),
+        })?;
         stack.push(name.to_string());
         let r = self.eval_addr(&expr, stack);
         stack.pop();
@@ -339,9 +373,14 @@ impl Vars {
             stack.push(name.to_string());
             return Err(VarError::Cycle(format!("${}", stack.join(" -> $"))));
         }
-        let val = self.port.get(name).ok_or_else(|| VarError::Undefined(name.to_string()))?;
-        let expr = parse_port_str(val)
-            .map_err(|_| VarError::BadValue { name: name.to_string(), value: val.clone() })?;
+        let val = self
+            .port
+            .get(name)
+            .ok_or_else(|| VarError::Undefined(name.to_string()))?;
+        let expr = parse_port_str(val).map_err(|_| VarError::BadValue {
+            name: name.to_string(),
+            value: val.clone(),
+        })?;
         stack.push(name.to_string());
         let r = self.eval_port(&expr, stack);
         stack.pop();
@@ -358,10 +397,15 @@ impl Vars {
                     v4: Intervals(vec![(u32::from(*a) as u128, u32::from(*b) as u128)]),
                     v6: Intervals::default(),
                 },
-                (IpAddr::V6(a), IpAddr::V6(b)) => {
-                    IpSet { v4: Intervals::default(), v6: Intervals(vec![(u128::from(*a), u128::from(*b))]) }
+                (IpAddr::V6(a), IpAddr::V6(b)) => IpSet {
+                    v4: Intervals::default(),
+                    v6: Intervals(vec![(u128::from(*a), u128::from(*b))]),
+                },
+                _ => {
+                    return Err(VarError::Empty(
+                        "address range mixes IPv4 and IPv6".to_string(),
+                    ))
                 }
-                _ => return Err(VarError::Empty("address range mixes IPv4 and IPv6".to_string())),
             },
             AddrExpr::Not(inner) => {
                 if **inner == AddrExpr::Any {
@@ -381,7 +425,9 @@ impl Vars {
                     match it {
                         AddrExpr::Not(inner) => {
                             if **inner == AddrExpr::Any {
-                                return Err(VarError::Empty("`!any` matches no address".to_string()));
+                                return Err(VarError::Empty(
+                                    "`!any` matches no address".to_string(),
+                                ));
                             }
                             neg = neg.union(&self.eval_addr(inner, stack)?)
                         }
@@ -469,13 +515,23 @@ mod tests {
     fn defaults_resolve() {
         let v = Vars::suricata_defaults();
         assert!(v.errors().is_empty(), "{:?}", v.errors());
-        let home = v.resolve_addr(&AddrExpr::Var("HOME_NET".into())).expect("home");
+        let home = v
+            .resolve_addr(&AddrExpr::Var("HOME_NET".into()))
+            .expect("home");
         assert!(home.contains(ip("10.1.2.3")) && !home.contains(ip("8.8.8.8")));
-        let ext = v.resolve_addr(&AddrExpr::Var("EXTERNAL_NET".into())).expect("ext");
-        assert!(!ext.contains(ip("10.1.2.3")) && ext.contains(ip("8.8.8.8")) && ext.contains(ip("::1")));
-        let fdp = v.resolve_port(&PortExpr::Var("FILE_DATA_PORTS".into())).expect("ports");
+        let ext = v
+            .resolve_addr(&AddrExpr::Var("EXTERNAL_NET".into()))
+            .expect("ext");
+        assert!(
+            !ext.contains(ip("10.1.2.3")) && ext.contains(ip("8.8.8.8")) && ext.contains(ip("::1"))
+        );
+        let fdp = v
+            .resolve_port(&PortExpr::Var("FILE_DATA_PORTS".into()))
+            .expect("ports");
         assert!(fdp.contains(80) && fdp.contains(143) && !fdp.contains(81));
-        let sc = v.resolve_port(&PortExpr::Var("SHELLCODE_PORTS".into())).expect("ports");
+        let sc = v
+            .resolve_port(&PortExpr::Var("SHELLCODE_PORTS".into()))
+            .expect("ports");
         assert!(!sc.contains(80) && sc.contains(81) && sc.contains(0) && sc.contains(65535));
     }
 
@@ -484,15 +540,27 @@ mod tests {
         let v = Vars::empty();
         let e = parse_addr_str("[10.0.0.0/8,![10.1.0.0/16,10.2.0.0/16],!10.3.3.3]").expect("parse");
         let s = v.resolve_addr(&e).expect("resolve");
-        assert!(s.contains(ip("10.0.0.1")) && !s.contains(ip("10.1.2.3")) && !s.contains(ip("10.3.3.3")));
-        assert!(matches!(v.resolve_addr(&parse_addr_str("!any").expect("p")), Err(VarError::Empty(_))));
+        assert!(
+            s.contains(ip("10.0.0.1"))
+                && !s.contains(ip("10.1.2.3"))
+                && !s.contains(ip("10.3.3.3"))
+        );
+        assert!(matches!(
+            v.resolve_addr(&parse_addr_str("!any").expect("p")),
+            Err(VarError::Empty(_))
+        ));
         assert!(matches!(
             v.resolve_addr(&parse_addr_str("[1.2.3.4,!1.2.3.4]").expect("p")),
             Err(VarError::Empty(_))
         ));
-        let only_neg = v.resolve_addr(&parse_addr_str("[!1.2.3.4]").expect("p")).expect("r");
+        let only_neg = v
+            .resolve_addr(&parse_addr_str("[!1.2.3.4]").expect("p"))
+            .expect("r");
         assert!(only_neg.contains(ip("1.2.3.5")) && !only_neg.contains(ip("1.2.3.4")));
-        assert!(matches!(v.resolve_port(&parse_port_str("[80,!80]").expect("p")), Err(VarError::Empty(_))));
+        assert!(matches!(
+            v.resolve_port(&parse_port_str("[80,!80]").expect("p")),
+            Err(VarError::Empty(_))
+        ));
         assert!(matches!(
             v.resolve_addr(&AddrExpr::Var("NOPE".into())),
             Err(VarError::Undefined(n)) if n == "NOPE"
@@ -506,7 +574,10 @@ mod tests {
         v.set_address("B", "$A");
         let errs = v.errors();
         assert_eq!(errs.len(), 2);
-        assert!(errs.iter().all(|(_, e)| matches!(e, VarError::Cycle(_))), "{errs:?}");
+        assert!(
+            errs.iter().all(|(_, e)| matches!(e, VarError::Cycle(_))),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -514,7 +585,10 @@ mod tests {
         let y = "%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: \"[10.0.0.0/8]\"\n    EXTERNAL_NET: \"!$HOME_NET\"\n  port-groups:\n    HTTP_PORTS: \"[80,8080]\"\n    SSH_PORTS: 22\n";
         let v = Vars::from_suricata_yaml(y).expect("yaml");
         assert!(v.errors().is_empty());
-        assert!(v.resolve_port(&PortExpr::Var("SSH_PORTS".into())).expect("p").contains(22));
+        assert!(v
+            .resolve_port(&PortExpr::Var("SSH_PORTS".into()))
+            .expect("p")
+            .contains(22));
         assert!(Vars::from_suricata_yaml("foo: [").is_err());
         assert!(Vars::from_suricata_yaml("other: 1").is_err());
     }

@@ -24,19 +24,33 @@ fn corpus_dir() -> PathBuf {
 fn et_open_figures() {
     let path = corpus_dir().join("et-open/et-open.rules");
     let report = check_paths(&[path], &CheckOptions::default());
-    let syntax = report.diagnostics.iter().filter(|d| d.kind.is_syntax()).count();
+    let syntax = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind.is_syntax())
+        .count();
     eprintln!("{report}");
     let parsed_ok = report.read - syntax;
-    assert!(parsed_ok * 1000 >= report.read * 995, "less than 99.5% parse: {parsed_ok}/{}", report.read);
+    assert!(
+        parsed_ok * 1000 >= report.read * 995,
+        "less than 99.5% parse: {parsed_ok}/{}",
+        report.read
+    );
     assert_eq!(syntax, 0, "no syntax errors expected in ET Open");
     assert_eq!(report.read, 25803);
     assert_eq!(report.loaded.len(), 25798);
     assert_eq!(report.skipped(), 5);
-    assert_eq!(report.skipped_by_reason.get("unsupported_keyword"), Some(&5));
+    assert_eq!(
+        report.skipped_by_reason.get("unsupported_keyword"),
+        Some(&5)
+    );
     assert_eq!(report.unsupported_keywords.get("asn1"), Some(&4));
     assert_eq!(report.unsupported_keywords.get("ftpbounce"), Some(&1));
     assert_eq!(report.exit_code(), 1);
-    let tolerant = CheckOptions { allow_unsupported: true, ..CheckOptions::default() };
+    let tolerant = CheckOptions {
+        allow_unsupported: true,
+        ..CheckOptions::default()
+    };
     let path = corpus_dir().join("et-open/et-open.rules");
     assert_eq!(check_paths(&[path], &tolerant).exit_code(), 0);
 }
@@ -47,9 +61,19 @@ fn et_open_all_figures() {
     let report = check_paths(&[path], &CheckOptions::default());
     eprintln!("{report}");
     assert_eq!(report.read, 33775);
-    assert_eq!(report.diagnostics.iter().filter(|d| d.kind.is_syntax()).count(), 0);
+    assert_eq!(
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.kind.is_syntax())
+            .count(),
+        0
+    );
     assert_eq!(report.loaded.len(), 33762);
-    assert_eq!(report.skipped_by_reason.get("unsupported_keyword"), Some(&13));
+    assert_eq!(
+        report.skipped_by_reason.get("unsupported_keyword"),
+        Some(&13)
+    );
     assert_eq!(report.skipped(), 13);
 }
 
@@ -62,7 +86,11 @@ fn suricata_verify_rules_all_load() {
         .filter(|p| p.is_file())
         .collect();
     paths.sort();
-    assert!(paths.len() >= 90, "expected the suricata-verify tests, found {}", paths.len());
+    assert!(
+        paths.len() >= 90,
+        "expected the suricata-verify tests, found {}",
+        paths.len()
+    );
     let mut read = 0;
     let mut bad = Vec::new();
     for p in &paths {
@@ -72,5 +100,10 @@ fn suricata_verify_rules_all_load() {
         bad.extend(r.diagnostics.iter().map(|d| d.to_string()));
     }
     assert!(read >= 200, "only {read} rules read");
-    assert!(bad.is_empty(), "{} diagnostics:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} diagnostics:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

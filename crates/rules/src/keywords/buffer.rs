@@ -237,7 +237,9 @@ impl Transform {
 
 fn hex_key(s: &str) -> KwResult<Vec<u8>> {
     if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(KwError::bad("xor key must be an even number of hex digits".to_string()));
+        return Err(KwError::bad(
+            "xor key must be an even number of hex digits".to_string(),
+        ));
     }
     (0..s.len())
         .step_by(2)

@@ -54,14 +54,16 @@ impl NumBase {
 
 fn is_ident(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
 }
 
 fn num_or_var(s: &str, min: i64, max: i64, vars: &[String]) -> KwResult<Num> {
     let s = s.trim();
     if s.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
         if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            let v = i64::from_str_radix(h, 16).map_err(|_| KwError::bad(format!("`{s}` is not a number")))?;
+            let v = i64::from_str_radix(h, 16)
+                .map_err(|_| KwError::bad(format!("`{s}` is not a number")))?;
             if !(min..=max).contains(&v) {
                 return Err(KwError::bad(format!("`{s}` out of range")));
             }
@@ -71,7 +73,9 @@ fn num_or_var(s: &str, min: i64, max: i64, vars: &[String]) -> KwResult<Num> {
     } else if vars.iter().any(|v| v == s) {
         Ok(Num::Var(s.to_string()))
     } else {
-        Err(KwError::bad(format!("`{s}` is neither a number nor a byte_extract/byte_math variable")))
+        Err(KwError::bad(format!(
+            "`{s}` is neither a number nor a byte_extract/byte_math variable"
+        )))
     }
 }
 
@@ -98,7 +102,9 @@ fn value_or_var(s: &str, vars: &[String]) -> KwResult<Value> {
     } else if vars.iter().any(|v| v == s) {
         Ok(Value::Var(s.to_string()))
     } else {
-        Err(KwError::bad(format!("`{s}` is neither a number nor a byte_extract/byte_math variable")))
+        Err(KwError::bad(format!(
+            "`{s}` is neither a number nor a byte_extract/byte_math variable"
+        )))
     }
 }
 
@@ -226,7 +232,9 @@ pub struct ByteTest {
 pub fn parse_byte_test(v: &str, vars: &[String]) -> KwResult<ByteTest> {
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     if parts.len() < 4 {
-        return Err(KwError::bad("expected at least `nbytes,operator,value,offset`".into()));
+        return Err(KwError::bad(
+            "expected at least `nbytes,operator,value,offset`".into(),
+        ));
     }
     let (negated, op_s) = match parts[1].strip_prefix('!') {
         Some("=") => (true, "="),
@@ -326,7 +334,10 @@ pub fn parse_byte_jump(v: &str, vars: &[String]) -> KwResult<ByteJump> {
         if fl.take(item)? {
             continue;
         }
-        let (k, val) = item.split_once(char::is_whitespace).map(|(a, b)| (a, b.trim())).unwrap_or((item, ""));
+        let (k, val) = item
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((item, ""));
         let dup = |n: &'static str| KwError::kind(DiagKind::Duplicate(n));
         match k {
             "align" if val.is_empty() => {
@@ -367,7 +378,10 @@ pub fn parse_byte_jump(v: &str, vars: &[String]) -> KwResult<ByteJump> {
         }
     }
     if j.from_beginning && j.from_end {
-        return Err(KwError::kind(DiagKind::Conflict("from_beginning", "from_end")));
+        return Err(KwError::kind(DiagKind::Conflict(
+            "from_beginning",
+            "from_end",
+        )));
     }
     fl.finish()?;
     j.nbytes = nbytes_arg(parts[0], fl.string, "byte_jump", vars)?;
@@ -427,7 +441,9 @@ pub struct ByteExtract {
 pub fn parse_byte_extract(v: &str) -> KwResult<ByteExtract> {
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     if parts.len() < 3 {
-        return Err(KwError::bad("expected at least `nbytes,offset,name`".into()));
+        return Err(KwError::bad(
+            "expected at least `nbytes,offset,name`".into(),
+        ));
     }
     let offset = parse_i64(parts[1], -65535, 65535)? as i32;
     let name = parts[2];
@@ -441,7 +457,10 @@ pub fn parse_byte_extract(v: &str) -> KwResult<ByteExtract> {
         if fl.take(item)? {
             continue;
         }
-        let (k, val) = item.split_once(char::is_whitespace).map(|(a, b)| (a, b.trim())).unwrap_or((item, ""));
+        let (k, val) = item
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((item, ""));
         match k {
             "multiplier" => {
                 let m = parse_u64(val, 65535)? as u32;
@@ -457,7 +476,11 @@ pub fn parse_byte_extract(v: &str) -> KwResult<ByteExtract> {
                 }
                 align = Some(a);
             }
-            _ => return Err(KwError::bad(format!("unknown byte_extract option `{item}`"))),
+            _ => {
+                return Err(KwError::bad(format!(
+                    "unknown byte_extract option `{item}`"
+                )))
+            }
         }
     }
     if fl.bitmask.is_some() {
@@ -481,8 +504,14 @@ pub fn parse_byte_extract(v: &str) -> KwResult<ByteExtract> {
 impl fmt::Display for ByteExtract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{},{},{}", self.nbytes, self.offset, self.name)?;
-        Flags { relative: self.relative, endian: self.endian, string: self.string, base: self.base, bitmask: None }
-            .write(f)?;
+        Flags {
+            relative: self.relative,
+            endian: self.endian,
+            string: self.string,
+            base: self.base,
+            bitmask: None,
+        }
+        .write(f)?;
         if let Some(m) = self.multiplier {
             write!(f, ",multiplier {m}")?;
         }
@@ -533,7 +562,10 @@ pub fn parse_byte_math(v: &str, vars: &[String]) -> KwResult<ByteMath> {
         bitmask: None,
     };
     for item in v.split(',').map(str::trim) {
-        let (k, val) = item.split_once(char::is_whitespace).map(|(a, b)| (a, b.trim())).unwrap_or((item, ""));
+        let (k, val) = item
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((item, ""));
         let (bit, name) = match k {
             "bytes" => (BYTES, "bytes"),
             "offset" => (OFFSET, "offset"),
@@ -600,13 +632,20 @@ pub fn parse_byte_math(v: &str, vars: &[String]) -> KwResult<ByteMath> {
             }
             "string" => {
                 m.string = Some(
-                    NumBase::parse(val).ok_or_else(|| KwError::bad(format!("unknown string base `{val}`")))?,
+                    NumBase::parse(val)
+                        .ok_or_else(|| KwError::bad(format!("unknown string base `{val}`")))?,
                 )
             }
             _ => m.bitmask = Some(parse_u64(val, u32::MAX as u64)?),
         }
     }
-    for (bit, name) in [(BYTES, "bytes"), (OFFSET, "offset"), (OPER, "oper"), (RVALUE, "rvalue"), (RESULT, "result")] {
+    for (bit, name) in [
+        (BYTES, "bytes"),
+        (OFFSET, "offset"),
+        (OPER, "oper"),
+        (RVALUE, "rvalue"),
+        (RESULT, "result"),
+    ] {
         if seen & bit == 0 {
             return Err(KwError::kind(DiagKind::Missing(name)));
         }
@@ -658,7 +697,12 @@ pub fn parse_isdataat(v: &str, vars: &[String]) -> KwResult<Isdataat> {
         None => (false, first),
     };
     let value = num_or_var(n, 0, 65535, vars)?;
-    let mut d = Isdataat { negated, value, relative: false, rawbytes: false };
+    let mut d = Isdataat {
+        negated,
+        value,
+        relative: false,
+        rawbytes: false,
+    };
     for p in parts {
         match p {
             "relative" if !d.relative => d.relative = true,
@@ -706,7 +750,10 @@ pub fn parse_base64_decode(v: Option<&str>) -> KwResult<Base64Decode> {
         return Ok(d);
     };
     for item in v.split(',').map(str::trim) {
-        let (k, val) = item.split_once(char::is_whitespace).map(|(a, b)| (a, b.trim())).unwrap_or((item, ""));
+        let (k, val) = item
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((item, ""));
         match k {
             "bytes" if d.bytes.is_none() => {
                 let b = parse_u64(val, u32::MAX as u64)? as u32;
@@ -715,10 +762,18 @@ pub fn parse_base64_decode(v: Option<&str>) -> KwResult<Base64Decode> {
                 }
                 d.bytes = Some(b);
             }
-            "offset" if d.offset.is_none() => d.offset = Some(parse_u64(val, u32::MAX as u64)? as u32),
+            "offset" if d.offset.is_none() => {
+                d.offset = Some(parse_u64(val, u32::MAX as u64)? as u32)
+            }
             "relative" if !d.relative && val.is_empty() => d.relative = true,
-            "bytes" | "offset" | "relative" => return Err(KwError::kind(DiagKind::Duplicate("base64_decode option"))),
-            other => return Err(KwError::bad(format!("unknown base64_decode option `{other}`"))),
+            "bytes" | "offset" | "relative" => {
+                return Err(KwError::kind(DiagKind::Duplicate("base64_decode option")))
+            }
+            other => {
+                return Err(KwError::bad(format!(
+                    "unknown base64_decode option `{other}`"
+                )))
+            }
         }
     }
     Ok(d)
@@ -758,11 +813,22 @@ mod tests {
 
     #[test]
     fn byte_jump_and_math() {
-        let j = parse_byte_jump("4,-2,relative,from_beginning,little,post_offset 3", &[]).expect("valid");
-        assert_eq!(j.to_string(), "4,-2,relative,little,from_beginning,post_offset 3");
+        let j = parse_byte_jump("4,-2,relative,from_beginning,little,post_offset 3", &[])
+            .expect("valid");
+        assert_eq!(
+            j.to_string(),
+            "4,-2,relative,little,from_beginning,post_offset 3"
+        );
         assert!(parse_byte_jump("4,0,from_beginning,from_end", &[]).is_err());
-        let m = parse_byte_math("bytes 2, offset 0, oper +, rvalue 10, result x, relative", &[]).expect("ok");
-        assert_eq!(m.to_string(), "bytes 2,offset 0,oper +,rvalue 10,result x,relative");
+        let m = parse_byte_math(
+            "bytes 2, offset 0, oper +, rvalue 10, result x, relative",
+            &[],
+        )
+        .expect("ok");
+        assert_eq!(
+            m.to_string(),
+            "bytes 2,offset 0,oper +,rvalue 10,result x,relative"
+        );
         assert_eq!(
             parse_byte_math("bytes 2, offset 0, oper +, rvalue 10", &[]).map_err(|e| e.kind),
             Err(DiagKind::Missing("result"))

@@ -83,7 +83,11 @@ pub fn parse_content(value: &str) -> KwResult<Content> {
     if pattern.is_empty() {
         return Err(KwError::bad("content is empty".to_string()).at(at));
     }
-    Ok(Content { pattern, negated, ..Content::default() })
+    Ok(Content {
+        pattern,
+        negated,
+        ..Content::default()
+    })
 }
 
 /// Decode the inside of a quoted content: `\"`, `\;`, `\\`, `\:` escapes and `|41 42|` hex blocks.
@@ -99,7 +103,10 @@ pub fn decode_pattern(s: &str) -> Result<Vec<u8>, (String, usize)> {
                     Some(&c @ (b'"' | b';' | b'\\' | b':')) => out.push(c),
                     Some(_) => {
                         let esc: String = s[i..].chars().take(2).collect();
-                        return Err((format!("invalid escape `{esc}` (only \\\" \\; \\: \\\\)"), i));
+                        return Err((
+                            format!("invalid escape `{esc}` (only \\\" \\; \\: \\\\)"),
+                            i,
+                        ));
                     }
                     None => return Err(("trailing backslash".to_string(), i)),
                 }
@@ -165,7 +172,9 @@ fn parse_num(v: &str, min: i64, max: i64, vars: &[String]) -> KwResult<Num> {
     } else if vars.iter().any(|n| n == v) {
         Ok(Num::Var(v.to_string()))
     } else {
-        Err(KwError::bad(format!("`{v}` is neither a number nor a byte_extract/byte_math variable")))
+        Err(KwError::bad(format!(
+            "`{v}` is neither a number nor a byte_extract/byte_math variable"
+        )))
     }
 }
 
@@ -212,8 +221,16 @@ pub fn apply_modifier(
             }
             set(&mut c.depth, n, kw)?;
         }
-        "offset" => set(&mut c.offset, parse_num(require(value)?, 0, 65535, vars)?, kw)?,
-        "distance" => set(&mut c.distance, parse_num(require(value)?, -65535, 65535, vars)?, kw)?,
+        "offset" => set(
+            &mut c.offset,
+            parse_num(require(value)?, 0, 65535, vars)?,
+            kw,
+        )?,
+        "distance" => set(
+            &mut c.distance,
+            parse_num(require(value)?, -65535, 65535, vars)?,
+            kw,
+        )?,
         "within" => {
             let n = parse_num(require(value)?, 0, 65535, vars)?;
             if let Num::Lit(w) = n {
@@ -261,7 +278,10 @@ pub fn apply_legacy(c: &mut Content, b: Buffer) -> KwResult<()> {
             if c.buffer == b {
                 return Err(KwError::kind(DiagKind::Duplicate(name)));
             }
-            return Err(KwError::kind(DiagKind::Conflict(name, c.buffer.legacy_name().unwrap_or("content"))));
+            return Err(KwError::kind(DiagKind::Conflict(
+                name,
+                c.buffer.legacy_name().unwrap_or("content"),
+            )));
         }
         return Err(KwError::kind(DiagKind::Conflict(name, c.buffer.name())));
     }
@@ -348,7 +368,10 @@ mod tests {
 
     #[test]
     fn decode() {
-        assert_eq!(decode_pattern(r#"a|41 42|b\;\"\\\:"#), Ok(b"aABb;\"\\:".to_vec()));
+        assert_eq!(
+            decode_pattern(r#"a|41 42|b\;\"\\\:"#),
+            Ok(b"aABb;\"\\:".to_vec())
+        );
         assert_eq!(decode_pattern("|4142|"), Ok(b"AB".to_vec()));
         assert!(decode_pattern("|41").is_err());
         assert!(decode_pattern("|4|").is_err());

@@ -41,7 +41,11 @@ pub struct Flow {
     pub frag: Option<bool>,
 }
 
-fn put<T: PartialEq + Copy>(slot: &mut Option<(T, &'static str)>, v: T, name: &'static str) -> KwResult<()> {
+fn put<T: PartialEq + Copy>(
+    slot: &mut Option<(T, &'static str)>,
+    v: T,
+    name: &'static str,
+) -> KwResult<()> {
     match *slot {
         Some((old, _)) if old == v => Err(KwError::kind(DiagKind::Duplicate(name))),
         Some((_, oname)) => Err(KwError::kind(DiagKind::Conflict(name, oname))),
@@ -172,13 +176,19 @@ pub fn parse_flowbits(v: &str) -> KwResult<Flowbits> {
     let cmd = FlowbitsCmd::parse(cmd_s)
         .ok_or_else(|| KwError::bad(format!("unknown flowbits command `{cmd_s}`")))?;
     match (cmd, name) {
-        (FlowbitsCmd::NoAlert, None) => Ok(Flowbits { cmd, names: vec![], any: false }),
+        (FlowbitsCmd::NoAlert, None) => Ok(Flowbits {
+            cmd,
+            names: vec![],
+            any: false,
+        }),
         (FlowbitsCmd::NoAlert, Some(_)) => Err(KwError::bad("`noalert` takes no bit name".into())),
         (_, None) | (_, Some("")) => Err(KwError::kind(DiagKind::Missing("flowbit name"))),
         (_, Some(n)) => {
             let any = n.contains('|');
             if any && n.contains('&') {
-                return Err(KwError::bad("cannot mix `|` and `&` in flowbit names".into()));
+                return Err(KwError::bad(
+                    "cannot mix `|` and `&` in flowbit names".into(),
+                ));
             }
             if any && !matches!(cmd, FlowbitsCmd::IsSet | FlowbitsCmd::IsNotSet) {
                 return Err(KwError::bad("`|` is only valid with isset/isnotset".into()));
@@ -212,13 +222,18 @@ pub struct Flowint {
     pub value: Option<String>,
 }
 
-const FLOWINT_OPS: &[&str] = &["+", "-", "=", "==", "!=", "<", "<=", ">", ">=", "isset", "notset", "isnotset"];
+const FLOWINT_OPS: &[&str] = &[
+    "+", "-", "=", "==", "!=", "<", "<=", ">", ">=", "isset", "notset", "isnotset",
+];
 
 /// Parse `flowint:`.
 pub fn parse_flowint(v: &str) -> KwResult<Flowint> {
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     let name = bit_name(parts.first().copied().unwrap_or(""))?;
-    let op_s = parts.get(1).copied().ok_or_else(|| KwError::kind(DiagKind::Missing("operator")))?;
+    let op_s = parts
+        .get(1)
+        .copied()
+        .ok_or_else(|| KwError::kind(DiagKind::Missing("operator")))?;
     let op = FLOWINT_OPS
         .iter()
         .find(|o| **o == op_s)
@@ -264,7 +279,10 @@ pub fn parse_xbits(v: &str) -> KwResult<Xbits> {
     let mut track = None;
     let mut expire = None;
     for p in parts.iter().skip(2) {
-        let (k, val) = p.split_once(char::is_whitespace).map(|(a, b)| (a, b.trim())).unwrap_or((p, ""));
+        let (k, val) = p
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((p, ""));
         match k {
             "track" => {
                 if track.is_some() {
@@ -292,7 +310,12 @@ pub fn parse_xbits(v: &str) -> KwResult<Xbits> {
         }
     }
     let track = track.ok_or_else(|| KwError::kind(DiagKind::Missing("track")))?;
-    Ok(Xbits { cmd, name, track, expire })
+    Ok(Xbits {
+        cmd,
+        name,
+        track,
+        expire,
+    })
 }
 
 impl fmt::Display for Xbits {
@@ -360,7 +383,10 @@ mod tests {
 
     #[test]
     fn bits() {
-        assert_eq!(parse_flowbits("isset,a|b").expect("valid").to_string(), "isset,a|b");
+        assert_eq!(
+            parse_flowbits("isset,a|b").expect("valid").to_string(),
+            "isset,a|b"
+        );
         assert!(parse_flowbits("set").is_err());
         assert!(parse_flowbits("noalert").is_ok());
         assert!(parse_flowbits("set,a|b").is_err());

@@ -37,7 +37,9 @@ fn flag_letters(s: &str, allow_zero: bool) -> KwResult<String> {
         return Err(KwError::bad("no tcp flags given".to_string()));
     }
     if out.len() > 1 && out.contains('0') {
-        return Err(KwError::bad("`0` cannot be combined with other flags".to_string()));
+        return Err(KwError::bad(
+            "`0` cannot be combined with other flags".to_string(),
+        ));
     }
     Ok(out)
 }
@@ -56,7 +58,11 @@ pub fn parse_flags(v: &str) -> KwResult<Flags> {
         (None, Some(c @ ('+' | '*'))) => (Some(c), &letters[..letters.len() - 1]),
         other => (other.0, letters),
     };
-    Ok(Flags { modifier, flags: flag_letters(letters, true)?, mask })
+    Ok(Flags {
+        modifier,
+        flags: flag_letters(letters, true)?,
+        mask,
+    })
 }
 
 impl fmt::Display for Flags {
@@ -113,7 +119,9 @@ impl fmt::Display for Fragbits {
 /// Parse `ipopts:`.
 pub fn parse_ipopts(v: &str) -> KwResult<String> {
     let v = v.trim();
-    const OPTS: &[&str] = &["rr", "eol", "nop", "ts", "sec", "esec", "lsrr", "lsrre", "ssrr", "satid", "any"];
+    const OPTS: &[&str] = &[
+        "rr", "eol", "nop", "ts", "sec", "esec", "lsrr", "lsrre", "ssrr", "satid", "any",
+    ];
     if OPTS.contains(&v) {
         Ok(v.to_string())
     } else {
@@ -130,16 +138,63 @@ pub struct IpProto {
 }
 
 const PROTO_NAMES: &[(&str, u8)] = &[
-    ("ip", 0), ("hopopt", 0), ("icmp", 1), ("igmp", 2), ("ggp", 3), ("ipencap", 4), ("ipip", 4),
-    ("st", 5), ("tcp", 6), ("egp", 8), ("igp", 9), ("pup", 12), ("udp", 17), ("hmp", 20),
-    ("xns-idp", 22), ("rdp", 27), ("iso-tp4", 29), ("dccp", 33), ("xtp", 36), ("ddp", 37),
-    ("idpr-cmtp", 38), ("ipv6", 41), ("ipv6-route", 43), ("ipv6-frag", 44), ("idrp", 45),
-    ("rsvp", 46), ("gre", 47), ("esp", 50), ("ah", 51), ("skip", 57), ("ipv6-icmp", 58),
-    ("icmpv6", 58), ("ipv6-nonxt", 59), ("ipv6-opts", 60), ("vmtp", 81), ("eigrp", 88),
-    ("ospf", 89), ("ax.25", 93), ("ipip", 94), ("etherip", 97), ("encap", 98), ("pim", 103),
-    ("ipcomp", 108), ("vrrp", 112), ("l2tp", 115), ("isis", 124), ("sctp", 132), ("fc", 133),
-    ("mobility-header", 135), ("udplite", 136), ("mpls-in-ip", 137), ("manet", 138), ("hip", 139),
-    ("shim6", 140), ("wesp", 141), ("rohc", 142), ("ethernet", 143),
+    ("ip", 0),
+    ("hopopt", 0),
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ggp", 3),
+    ("ipencap", 4),
+    ("ipip", 4),
+    ("st", 5),
+    ("tcp", 6),
+    ("egp", 8),
+    ("igp", 9),
+    ("pup", 12),
+    ("udp", 17),
+    ("hmp", 20),
+    ("xns-idp", 22),
+    ("rdp", 27),
+    ("iso-tp4", 29),
+    ("dccp", 33),
+    ("xtp", 36),
+    ("ddp", 37),
+    ("idpr-cmtp", 38),
+    ("ipv6", 41),
+    ("ipv6-route", 43),
+    ("ipv6-frag", 44),
+    ("idrp", 45),
+    ("rsvp", 46),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("skip", 57),
+    ("ipv6-icmp", 58),
+    ("icmpv6", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("vmtp", 81),
+    ("eigrp", 88),
+    ("ospf", 89),
+    ("ax.25", 93),
+    ("ipip", 94),
+    ("etherip", 97),
+    ("encap", 98),
+    ("pim", 103),
+    ("ipcomp", 108),
+    ("vrrp", 112),
+    ("l2tp", 115),
+    ("isis", 124),
+    ("sctp", 132),
+    ("fc", 133),
+    ("mobility-header", 135),
+    ("udplite", 136),
+    ("mpls-in-ip", 137),
+    ("manet", 138),
+    ("hip", 139),
+    ("shim6", 140),
+    ("wesp", 141),
+    ("rohc", 142),
+    ("ethernet", 143),
 ];
 
 /// Parse `ip_proto:`.
@@ -196,7 +251,8 @@ pub fn parse_tls_version(v: &str) -> KwResult<u16> {
             let h = other
                 .strip_prefix("0x")
                 .ok_or_else(|| KwError::bad(format!("unknown tls version `{other}`")))?;
-            u16::from_str_radix(h, 16).map_err(|_| KwError::bad(format!("unknown tls version `{other}`")))?
+            u16::from_str_radix(h, 16)
+                .map_err(|_| KwError::bad(format!("unknown tls version `{other}`")))?
         }
     })
 }
@@ -213,7 +269,9 @@ fn name_list(v: &str, sep: char, allowed: &[&str], what: &str) -> KwResult<Vec<(
             return Err(KwError::bad(format!("unknown {what} `{name}`")));
         }
         if out.iter().any(|(_, n)| *n == lower) {
-            return Err(KwError::kind(DiagKind::Duplicate("ssl_version/ssl_state value")));
+            return Err(KwError::kind(DiagKind::Duplicate(
+                "ssl_version/ssl_state value",
+            )));
         }
         out.push((neg, lower));
     }
@@ -222,7 +280,12 @@ fn name_list(v: &str, sep: char, allowed: &[&str], what: &str) -> KwResult<Vec<(
 
 /// Parse `ssl_version:`.
 pub fn parse_ssl_version(v: &str) -> KwResult<Vec<(bool, String)>> {
-    name_list(v, ',', &["sslv2", "sslv3", "tls1.0", "tls1.1", "tls1.2", "tls1.3"], "ssl version")
+    name_list(
+        v,
+        ',',
+        &["sslv2", "sslv3", "tls1.0", "tls1.1", "tls1.2", "tls1.3"],
+        "ssl version",
+    )
 }
 
 /// Parse `ssl_state:`.
@@ -230,7 +293,13 @@ pub fn parse_ssl_state(v: &str) -> KwResult<Vec<(bool, String)>> {
     name_list(
         v,
         '|',
-        &["client_hello", "server_hello", "client_keyx", "server_keyx", "unknown"],
+        &[
+            "client_hello",
+            "server_hello",
+            "client_keyx",
+            "server_keyx",
+            "unknown",
+        ],
         "ssl state",
     )
 }

@@ -39,7 +39,9 @@ pub fn unquote(v: &str) -> KwResult<String> {
                 None => out.push('\\'),
             }
         } else if c == '"' {
-            return Err(KwError::bad("unescaped `\"` inside quoted string".to_string()));
+            return Err(KwError::bad(
+                "unescaped `\"` inside quoted string".to_string(),
+            ));
         } else {
             out.push(c);
         }
@@ -55,7 +57,11 @@ pub fn parse_msg(v: &str) -> KwResult<String> {
 /// `classtype:name` (checked against classification.config by the loader).
 pub fn parse_classtype(v: &str) -> KwResult<String> {
     let t = v.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(KwError::bad(format!("invalid classtype name `{t}`")));
     }
     Ok(t.to_string())
@@ -86,12 +92,19 @@ pub fn parse_reference(v: &str) -> KwResult<Reference> {
     if id.is_empty() {
         return Err(KwError::kind(DiagKind::Missing("reference id")));
     }
-    Ok(Reference { system: s.to_string(), id: id.to_string() })
+    Ok(Reference {
+        system: s.to_string(),
+        id: id.to_string(),
+    })
 }
 
 /// Parse `metadata:` into its comma-separated `key value` entries.
 pub fn parse_metadata(v: &str) -> KwResult<Vec<String>> {
-    let items: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let items: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.is_empty() {
         return Err(KwError::bad("empty metadata".to_string()));
     }
@@ -119,7 +132,9 @@ pub fn parse_target(v: &str) -> KwResult<Target> {
     match v.trim() {
         "src_ip" => Ok(Target::SrcIp),
         "dest_ip" => Ok(Target::DestIp),
-        other => Err(KwError::bad(format!("expected `src_ip` or `dest_ip`, got `{other}`"))),
+        other => Err(KwError::bad(format!(
+            "expected `src_ip` or `dest_ip`, got `{other}`"
+        ))),
     }
 }
 
@@ -236,7 +251,11 @@ impl fmt::Display for Threshold {
             ThresholdType::Both => "type both, ",
             ThresholdType::DetectionFilter => "",
         };
-        write!(f, "{ty}track {}, count {}, seconds {}", self.track, self.count, self.seconds)
+        write!(
+            f,
+            "{ty}track {}, count {}, seconds {}",
+            self.track, self.count, self.seconds
+        )
     }
 }
 
@@ -261,7 +280,9 @@ pub fn parse_threshold(v: &str, with_type: bool) -> KwResult<Threshold> {
                     "limit" => ThresholdType::Limit,
                     "threshold" => ThresholdType::Threshold,
                     "both" => ThresholdType::Both,
-                    other => return Err(KwError::bad(format!("unknown threshold type `{other}`")).at(at)),
+                    other => {
+                        return Err(KwError::bad(format!("unknown threshold type `{other}`")).at(at))
+                    }
                 });
             }
             "track" => {
@@ -303,7 +324,12 @@ pub fn parse_threshold(v: &str, with_type: bool) -> KwResult<Threshold> {
     if count == 0 {
         return Err(KwError::bad("count must be greater than 0".to_string()));
     }
-    Ok(Threshold { ty, track, count, seconds })
+    Ok(Threshold {
+        ty,
+        track,
+        count,
+        seconds,
+    })
 }
 
 #[cfg(test)]
@@ -312,13 +338,21 @@ mod tests {
 
     #[test]
     fn threshold_forms() {
-        let t = parse_threshold("type limit, track by_src, seconds 60, count 1", true).expect("valid");
-        assert_eq!(t.to_string(), "type limit, track by_src, count 1, seconds 60");
+        let t =
+            parse_threshold("type limit, track by_src, seconds 60, count 1", true).expect("valid");
+        assert_eq!(
+            t.to_string(),
+            "type limit, track by_src, count 1, seconds 60"
+        );
         assert_eq!(
             parse_threshold("type limit, track by_src, count 1", true).map_err(|e| e.kind),
             Err(DiagKind::Missing("seconds"))
         );
-        assert!(parse_threshold("type limit, type both, track by_src, count 1, seconds 1", true).is_err());
+        assert!(parse_threshold(
+            "type limit, type both, track by_src, count 1, seconds 1",
+            true
+        )
+        .is_err());
         assert!(parse_threshold("track by_src, count 15, seconds 2", false).is_ok());
     }
 

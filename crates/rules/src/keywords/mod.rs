@@ -24,7 +24,10 @@ pub struct KwError {
 
 impl KwError {
     pub(crate) fn bad(msg: String) -> Self {
-        KwError { kind: DiagKind::BadArgument(msg), at: None }
+        KwError {
+            kind: DiagKind::BadArgument(msg),
+            at: None,
+        }
     }
     pub(crate) fn kind(kind: DiagKind) -> Self {
         KwError { kind, at: None }
@@ -63,43 +66,206 @@ pub(crate) fn split_commas(arg: &str) -> impl Iterator<Item = (usize, &str)> {
 /// Every keyword Seawall parses, for diagnostics (`&'static` names). Sticky buffers and legacy
 /// modifiers are resolved through [`Buffer`], transforms through [`Transform`].
 pub(crate) const KEYWORDS: &[&str] = &[
-    "msg", "sid", "rev", "gid", "classtype", "priority", "reference", "metadata", "target", "tag",
-    "noalert", "content", "uricontent", "nocase", "rawbytes", "depth", "offset", "distance",
-    "within", "fast_pattern", "startswith", "endswith", "pcre", "flow", "flowbits", "flowint",
-    "xbits", "threshold", "detection_filter", "dsize", "bsize", "urilen", "isdataat", "byte_test",
-    "byte_jump", "byte_extract", "byte_math", "base64_decode", "ttl", "tos", "id", "flags",
-    "tcp.flags", "fragbits", "fragoffset", "ipopts", "itype", "icode", "icmp_id", "icmp_seq",
-    "ip_proto", "ack", "seq", "window", "sameip", "stream_size", "app-layer-protocol",
-    "tls.version", "ssl_version", "ssl_state", "app-layer-event", "prefilter", "asn1",
+    "msg",
+    "sid",
+    "rev",
+    "gid",
+    "classtype",
+    "priority",
+    "reference",
+    "metadata",
+    "target",
+    "tag",
+    "noalert",
+    "content",
+    "uricontent",
+    "nocase",
+    "rawbytes",
+    "depth",
+    "offset",
+    "distance",
+    "within",
+    "fast_pattern",
+    "startswith",
+    "endswith",
+    "pcre",
+    "flow",
+    "flowbits",
+    "flowint",
+    "xbits",
+    "threshold",
+    "detection_filter",
+    "dsize",
+    "bsize",
+    "urilen",
+    "isdataat",
+    "byte_test",
+    "byte_jump",
+    "byte_extract",
+    "byte_math",
+    "base64_decode",
+    "ttl",
+    "tos",
+    "id",
+    "flags",
+    "tcp.flags",
+    "fragbits",
+    "fragoffset",
+    "ipopts",
+    "itype",
+    "icode",
+    "icmp_id",
+    "icmp_seq",
+    "ip_proto",
+    "ack",
+    "seq",
+    "window",
+    "sameip",
+    "stream_size",
+    "app-layer-protocol",
+    "tls.version",
+    "ssl_version",
+    "ssl_state",
+    "app-layer-event",
+    "prefilter",
+    "asn1",
 ];
 
 /// Suricata 7 keywords Seawall recognises but cannot honour yet: a rule using one is skipped with
 /// [`DiagKind::Unsupported`].
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "lua", "luajit", "dataset", "datarep", "iprep", "filemd5", "filesha1", "filesha256",
-    "filestore", "filemagic", "filename", "fileext", "filesize", "file.name", "file.magic",
-    "decode-event", "stream-event", "engine-event", "ftpbounce", "dce_iface", "dce_opnum",
-    "dce_stub_data", "l3_proto", "replace", "flowvar", "pktvar", "bypass", "config", "rpc",
-    "tls.store", "tls.fingerprint", "tls.subject", "tls.issuerdn", "tls_cert_notbefore",
-    "tls_cert_notafter", "tls_cert_expired", "tls_cert_valid", "tls.random", "tls.random_time",
-    "tls.random_bytes", "ssh.protoversion", "ssh.softwareversion", "ssh.hassh", "ssh.hassh.string",
-    "ssh.hassh.server", "ssh.hassh.server.string", "dnp3_func", "dnp3_ind", "dnp3_obj",
-    "dnp3_data", "modbus", "enip_command", "cip_service", "krb5_msg_type", "krb5_err_code",
-    "krb5_cname", "krb5_sname", "snmp.version", "snmp.community", "snmp.pdu_type", "snmp.usm",
-    "mqtt.type", "mqtt.flags", "mqtt.qos", "mqtt.protocol_version", "mqtt.topic",
-    "http2.frametype", "http2.errorcode", "http2.priority", "http2.window", "http2.size_update",
-    "http2.settings", "http2.header_name", "sip.method", "sip.uri", "sip.protocol",
-    "sip.stat_code", "sip.stat_msg", "sip.request_line", "sip.response_line", "rfb.name",
-    "rfb.secresult", "rfb.sectype", "template", "template_buffer", "tcp.mss", "icmpv6.hdr",
-    "icmpv6.mtu", "icmpv4.hdr", "ipv4-csum", "tcpv4-csum", "tcpv6-csum", "udpv4-csum",
-    "udpv6-csum", "icmpv4-csum", "icmpv6-csum", "smb.ntlmssp_user", "smb.ntlmssp_domain",
-    "nfs_procedure", "nfs.version", "quic.sni", "quic.ua", "quic.version", "quic.cyu.hash",
-    "quic.cyu.string", "dhcp.leasetime", "dhcp.rebinding_time", "dhcp.renewal_time", "frame",
-    "requires", "geoip", "flow.age", "flow.pkts", "flow.bytes", "ike.init_spi", "ike.resp_spi",
-    "ike.chosen_sa_attribute", "ike.exchtype", "ike.vendor", "ike.key_exchange_payload",
-    "ike.nonce_payload", "ike.key_exchange_payload_length", "ike.nonce_payload_length",
-    "pgsql.query", "dns.opcode", "dns.answer.name", "dns.query.name", "tftp.file", "ftpdata_command",
-    "krb5.ticket_encryption", "dhcp.hostname", "http.request_header.raw",
+    "lua",
+    "luajit",
+    "dataset",
+    "datarep",
+    "iprep",
+    "filemd5",
+    "filesha1",
+    "filesha256",
+    "filestore",
+    "filemagic",
+    "filename",
+    "fileext",
+    "filesize",
+    "file.name",
+    "file.magic",
+    "decode-event",
+    "stream-event",
+    "engine-event",
+    "ftpbounce",
+    "dce_iface",
+    "dce_opnum",
+    "dce_stub_data",
+    "l3_proto",
+    "replace",
+    "flowvar",
+    "pktvar",
+    "bypass",
+    "config",
+    "rpc",
+    "tls.store",
+    "tls.fingerprint",
+    "tls.subject",
+    "tls.issuerdn",
+    "tls_cert_notbefore",
+    "tls_cert_notafter",
+    "tls_cert_expired",
+    "tls_cert_valid",
+    "tls.random",
+    "tls.random_time",
+    "tls.random_bytes",
+    "ssh.protoversion",
+    "ssh.softwareversion",
+    "ssh.hassh",
+    "ssh.hassh.string",
+    "ssh.hassh.server",
+    "ssh.hassh.server.string",
+    "dnp3_func",
+    "dnp3_ind",
+    "dnp3_obj",
+    "dnp3_data",
+    "modbus",
+    "enip_command",
+    "cip_service",
+    "krb5_msg_type",
+    "krb5_err_code",
+    "krb5_cname",
+    "krb5_sname",
+    "snmp.version",
+    "snmp.community",
+    "snmp.pdu_type",
+    "snmp.usm",
+    "mqtt.type",
+    "mqtt.flags",
+    "mqtt.qos",
+    "mqtt.protocol_version",
+    "mqtt.topic",
+    "http2.frametype",
+    "http2.errorcode",
+    "http2.priority",
+    "http2.window",
+    "http2.size_update",
+    "http2.settings",
+    "http2.header_name",
+    "sip.method",
+    "sip.uri",
+    "sip.protocol",
+    "sip.stat_code",
+    "sip.stat_msg",
+    "sip.request_line",
+    "sip.response_line",
+    "rfb.name",
+    "rfb.secresult",
+    "rfb.sectype",
+    "template",
+    "template_buffer",
+    "tcp.mss",
+    "icmpv6.hdr",
+    "icmpv6.mtu",
+    "icmpv4.hdr",
+    "ipv4-csum",
+    "tcpv4-csum",
+    "tcpv6-csum",
+    "udpv4-csum",
+    "udpv6-csum",
+    "icmpv4-csum",
+    "icmpv6-csum",
+    "smb.ntlmssp_user",
+    "smb.ntlmssp_domain",
+    "nfs_procedure",
+    "nfs.version",
+    "quic.sni",
+    "quic.ua",
+    "quic.version",
+    "quic.cyu.hash",
+    "quic.cyu.string",
+    "dhcp.leasetime",
+    "dhcp.rebinding_time",
+    "dhcp.renewal_time",
+    "frame",
+    "requires",
+    "geoip",
+    "flow.age",
+    "flow.pkts",
+    "flow.bytes",
+    "ike.init_spi",
+    "ike.resp_spi",
+    "ike.chosen_sa_attribute",
+    "ike.exchtype",
+    "ike.vendor",
+    "ike.key_exchange_payload",
+    "ike.nonce_payload",
+    "ike.key_exchange_payload_length",
+    "ike.nonce_payload_length",
+    "pgsql.query",
+    "dns.opcode",
+    "dns.answer.name",
+    "dns.query.name",
+    "tftp.file",
+    "ftpdata_command",
+    "krb5.ticket_encryption",
+    "dhcp.hostname",
+    "http.request_header.raw",
 ];
 
 /// The `&'static` spelling of a keyword name, for diagnostics.
@@ -108,7 +274,11 @@ pub(crate) fn static_name(name: &str) -> Option<&'static str> {
         return Some(k);
     }
     if let Some(b) = Buffer::from_sticky(name).or_else(|| Buffer::from_legacy(name)) {
-        return Some(if Buffer::from_sticky(name).is_some() { b.sticky_alias(name) } else { b.legacy_name().unwrap_or(b.name()) });
+        return Some(if Buffer::from_sticky(name).is_some() {
+            b.sticky_alias(name)
+        } else {
+            b.legacy_name().unwrap_or(b.name())
+        });
     }
     Transform::static_name(name)
 }
@@ -200,7 +370,9 @@ impl Builder {
                 let kw = static_name(name).unwrap_or("content");
                 let vars = std::mem::take(&mut self.vars);
                 let fp_seen = self.fast_pattern_seen;
-                let r = self.last_content(kw).and_then(|c| content::apply_modifier(c, kw, value, &vars, fp_seen));
+                let r = self
+                    .last_content(kw)
+                    .and_then(|c| content::apply_modifier(c, kw, value, &vars, fp_seen));
                 self.vars = vars;
                 r?;
                 if name == "fast_pattern" {
@@ -258,15 +430,24 @@ impl Builder {
                     Some((n, m)) => match m.trim() {
                         "raw" => (n, true),
                         "norm" => (n, false),
-                        other => return Err(KwError::bad(format!("unknown urilen option `{other}`"))),
+                        other => {
+                            return Err(KwError::bad(format!("unknown urilen option `{other}`")))
+                        }
                     },
                     None => (v, false),
                 };
-                RuleOption::Urilen { value: uint::parse_uint(num, 65535)?, raw }
+                RuleOption::Urilen {
+                    value: uint::parse_uint(num, 65535)?,
+                    raw,
+                }
             }
             "isdataat" => RuleOption::Isdataat(byte::parse_isdataat(require(value)?, &self.vars)?),
-            "byte_test" => RuleOption::ByteTest(byte::parse_byte_test(require(value)?, &self.vars)?),
-            "byte_jump" => RuleOption::ByteJump(byte::parse_byte_jump(require(value)?, &self.vars)?),
+            "byte_test" => {
+                RuleOption::ByteTest(byte::parse_byte_test(require(value)?, &self.vars)?)
+            }
+            "byte_jump" => {
+                RuleOption::ByteJump(byte::parse_byte_jump(require(value)?, &self.vars)?)
+            }
             "byte_extract" => {
                 let b = byte::parse_byte_extract(require(value)?)?;
                 self.vars.push(b.name.clone());
@@ -299,7 +480,10 @@ impl Builder {
                     Some(n) => (true, n),
                     None => (false, v),
                 };
-                RuleOption::Window { negated, value: uint::parse_u64(n, 65535)? as u16 }
+                RuleOption::Window {
+                    negated,
+                    value: uint::parse_u64(n, 65535)? as u16,
+                }
             }
             "sameip" => {
                 no_arg(value)?;
@@ -313,7 +497,10 @@ impl Builder {
                     None => (false, v),
                 };
                 header::check_app_proto(p)?;
-                RuleOption::AppLayerProtocol { negated, proto: p.to_string() }
+                RuleOption::AppLayerProtocol {
+                    negated,
+                    proto: p.to_string(),
+                }
             }
             "tls.version" => RuleOption::TlsVersion(header::parse_tls_version(require(value)?)?),
             "ssl_version" => RuleOption::SslVersion(header::parse_ssl_version(require(value)?)?),
@@ -340,11 +527,13 @@ impl Builder {
                     RuleOption::Buffer(b)
                 } else if let Some(b) = Buffer::from_legacy(other) {
                     no_arg(value)?;
-                    let c = self.last_content(b.legacy_name().unwrap_or("content")).map_err(|_| {
-                        KwError::kind(DiagKind::NoPrecedingMatch(
-                            "content modifier needs a preceding content",
-                        ))
-                    })?;
+                    let c = self
+                        .last_content(b.legacy_name().unwrap_or("content"))
+                        .map_err(|_| {
+                            KwError::kind(DiagKind::NoPrecedingMatch(
+                                "content modifier needs a preceding content",
+                            ))
+                        })?;
                     content::apply_legacy(c, b)?;
                     return Ok(());
                 } else if let Some(t) = Transform::from_name(other, value)? {

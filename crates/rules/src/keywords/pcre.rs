@@ -55,7 +55,11 @@ pub fn parse_pcre(value: &str, sticky: Buffer) -> KwResult<Pcre> {
     let lead = value.len() - value.trim_start().len();
     let v = value.trim();
     let (negated, rest, mut at) = match v.strip_prefix('!') {
-        Some(r) => (true, r.trim_start(), lead + 1 + (r.len() - r.trim_start().len())),
+        Some(r) => (
+            true,
+            r.trim_start(),
+            lead + 1 + (r.len() - r.trim_start().len()),
+        ),
         None => (false, v, lead),
     };
     let inner = rest
@@ -64,12 +68,12 @@ pub fn parse_pcre(value: &str, sticky: Buffer) -> KwResult<Pcre> {
         .filter(|_| rest.len() >= 2)
         .ok_or_else(|| KwError::bad("pcre must be a quoted string".to_string()).at(at))?;
     at += 1;
-    let body = inner
-        .strip_prefix('/')
-        .ok_or_else(|| KwError::kind(DiagKind::BadPcre("regex must start with `/`".into())).at(at))?;
-    let close = body
-        .rfind('/')
-        .ok_or_else(|| KwError::kind(DiagKind::BadPcre("regex has no closing `/`".into())).at(at))?;
+    let body = inner.strip_prefix('/').ok_or_else(|| {
+        KwError::kind(DiagKind::BadPcre("regex must start with `/`".into())).at(at)
+    })?;
+    let close = body.rfind('/').ok_or_else(|| {
+        KwError::kind(DiagKind::BadPcre("regex has no closing `/`".into())).at(at)
+    })?;
     let pattern = &body[..close];
     let modifiers = &body[close + 1..];
     let mut relative = false;
@@ -92,20 +96,31 @@ pub fn parse_pcre(value: &str, sticky: Buffer) -> KwResult<Pcre> {
                     buffer = Some(b);
                 }
                 None => {
-                    return Err(KwError::kind(DiagKind::BadPcre(format!("unknown modifier `{other}`")))
-                        .at(pos))
+                    return Err(KwError::kind(DiagKind::BadPcre(format!(
+                        "unknown modifier `{other}`"
+                    )))
+                    .at(pos))
                 }
             },
         }
     }
     // Suricata 7 inspects `http.response_body` through the file.data buffer.
     let same = |a: Buffer, b: Buffer| {
-        a == b || matches!((a, b), (Buffer::FileData, Buffer::HttpResponseBody) | (Buffer::HttpResponseBody, Buffer::FileData))
+        a == b
+            || matches!(
+                (a, b),
+                (Buffer::FileData, Buffer::HttpResponseBody)
+                    | (Buffer::HttpResponseBody, Buffer::FileData)
+            )
     };
     if let Some(b) = buffer {
         if sticky != Buffer::Payload {
             if !same(sticky, b) {
-                return Err(KwError::kind(DiagKind::Conflict("pcre buffer modifier", sticky.name())).at(at));
+                return Err(KwError::kind(DiagKind::Conflict(
+                    "pcre buffer modifier",
+                    sticky.name(),
+                ))
+                .at(at));
             }
             buffer = Some(sticky);
         }
@@ -128,7 +143,9 @@ pub fn compile_check(pattern: &str, modifiers: &str) -> KwResult<()> {
         .dotall(modifiers.contains('s'))
         .multi_line(modifiers.contains('m'))
         .extended(modifiers.contains('x'));
-    b.build(pattern).map(|_| ()).map_err(|e| KwError::kind(DiagKind::BadPcre(e.to_string())))
+    b.build(pattern)
+        .map(|_| ())
+        .map_err(|e| KwError::kind(DiagKind::BadPcre(e.to_string())))
 }
 
 impl fmt::Display for Pcre {
@@ -153,7 +170,13 @@ mod tests {
         assert_eq!(p.buffer, Buffer::HttpUri);
         assert!(!p.relative && p.caseless());
         let p = parse_pcre(r#"!"/a(b/R""#, Buffer::Payload);
-        assert!(matches!(p, Err(KwError { kind: DiagKind::BadPcre(_), .. })));
+        assert!(matches!(
+            p,
+            Err(KwError {
+                kind: DiagKind::BadPcre(_),
+                ..
+            })
+        ));
         assert!(parse_pcre(r#""/a/q""#, Buffer::Payload).is_err());
         assert!(parse_pcre(r#""a/""#, Buffer::Payload).is_err());
         assert!(parse_pcre(r#""/a/U""#, Buffer::HttpHost).is_err());

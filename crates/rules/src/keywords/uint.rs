@@ -89,14 +89,28 @@ fn single(i: &str) -> IResult<&str, Uint> {
     )))
     .parse(i)?;
     let (i, a) = preceded(space0, num).parse(i)?;
-    Ok((i, Uint { mode: mode.unwrap_or(UintMode::Eq), a, b: 0 }))
+    Ok((
+        i,
+        Uint {
+            mode: mode.unwrap_or(UintMode::Eq),
+            a,
+            b: 0,
+        },
+    ))
 }
 
 fn range(i: &str) -> IResult<&str, Uint> {
     let (i, a) = num(i)?;
     let (i, _) = delimited(space0, alt((tag("<>"), tag("-"))), space0).parse(i)?;
     let (i, b) = num(i)?;
-    Ok((i, Uint { mode: UintMode::Range, a, b }))
+    Ok((
+        i,
+        Uint {
+            mode: UintMode::Range,
+            a,
+            b,
+        },
+    ))
 }
 
 /// Parse a comparison whose values must fit in `max`.
@@ -109,12 +123,14 @@ pub fn parse_uint(arg: &str, max: u64) -> Result<Uint, KwError> {
         return Err(KwError::bad(format!("value out of range (max {max})")));
     }
     match u.mode {
-        UintMode::Range if u.a >= u.b => {
-            Err(KwError::bad(format!("range {}<>{} is empty: first value must be lower", u.a, u.b)))
-        }
-        UintMode::Range if u.b - u.a < 2 => {
-            Err(KwError::bad(format!("range {}<>{} is empty (exclusive bounds)", u.a, u.b)))
-        }
+        UintMode::Range if u.a >= u.b => Err(KwError::bad(format!(
+            "range {}<>{} is empty: first value must be lower",
+            u.a, u.b
+        ))),
+        UintMode::Range if u.b - u.a < 2 => Err(KwError::bad(format!(
+            "range {}<>{} is empty (exclusive bounds)",
+            u.a, u.b
+        ))),
         UintMode::Lt if u.a == 0 => Err(KwError::bad("`<0` can never match".to_string())),
         UintMode::Gt if u.a == max => Err(KwError::bad(format!("`>{max}` can never match"))),
         _ => Ok(u),
