@@ -22,7 +22,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = GwlbMeta::parse(&pkt);
 
     if pkt.check_len().is_ok() {
-        let _ = (pkt.version(), pkt.flags(), pkt.protocol(), pkt.vni(), pkt.reserved());
+        let _ = (
+            pkt.version(),
+            pkt.flags(),
+            pkt.protocol(),
+            pkt.vni(),
+            pkt.reserved(),
+        );
         assert_eq!(pkt.header_len() + pkt.payload().len(), data.len());
         for option in GeneveOptions::new(pkt.options_bytes()).flatten() {
             let _ = (option.class(), option.option_type(), option.data());
@@ -30,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(repr) = GwlbRepr::parse(&pkt) {
             let mut buf = [0u8; 64];
-            let n = repr.try_emit(&mut buf).expect("64 bytes hold a GWLB header");
+            let n = repr
+                .try_emit(&mut buf)
+                .expect("64 bytes hold a GWLB header");
             let again = GwlbRepr::parse(&GenevePacket::new_checked(&buf[..n]).expect("emitted"));
             assert_eq!(again, Ok(repr));
         }
