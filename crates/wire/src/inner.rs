@@ -466,6 +466,10 @@ impl fmt::Display for InnerPacket<'_> {
 /// (`TransportTruncated`, `BadTcpOffset`, `BadUdpLength`). Non-first fragments are not an error:
 /// they decode to [`Transport::Fragment`]. Bytes after the IP length are ignored. Zero allocation,
 /// never panics.
+///
+/// Not decoded (reported as [`Transport::Other`] with their protocol number, not as errors): ESP,
+/// IPv4 AH (IPv6 AH is walked as part of the extension chain), GRE and any other protocol.
+/// IPv6 jumbograms (payload length 0) are `BadTotalLength`: they cannot occur under GWLB's MTU.
 pub fn decode_inner(protocol: u16, inner: &[u8]) -> Result<InnerPacket<'_>> {
     let expected = match protocol {
         ETHERTYPE_IPV4 => 4,
