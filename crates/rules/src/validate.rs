@@ -104,6 +104,22 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
             }
             RuleOption::Transform(t) => transforms.push(t),
             RuleOption::Threshold(_) => threshold_at = Some(i),
+            RuleOption::AppLayerProtocol { .. } if rule_family.is_some() => out.push(issue(
+                span,
+                "app-layer-protocol",
+                DiagKind::Invalid(format!(
+                    "the rule protocol {} already selects the application protocol",
+                    r.proto.name()
+                )),
+            )),
+            RuleOption::IpProto(_) if r.proto != Protocol::Ip => out.push(issue(
+                span,
+                "ip_proto",
+                DiagKind::Invalid(format!(
+                    "`ip_proto` needs an `ip` rule, not {}",
+                    r.proto.name()
+                )),
+            )),
             RuleOption::DetectionFilter(_) => filter_at = Some(i),
             RuleOption::Content(c) => {
                 let kw = "content";
