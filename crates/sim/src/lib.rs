@@ -43,6 +43,9 @@ pub const DEFAULT_ENDPOINT_ID_HEX: &str = "05ea3a11e0d00001";
 /// [`wrap::DEFAULT_ATTACHMENT_ID`] as the hex string the command line shows.
 pub const DEFAULT_ATTACHMENT_ID_HEX: &str = "05ea3a11a7ac0001";
 
+/// The largest inner packet GWLB carries (bytes of the inner IP packet).
+pub const GWLB_MTU: usize = 8500;
+
 /// Settings of one simulator run (`seawall sim ...`).
 ///
 /// Plain data: usable as `#[command(flatten)]` clap arguments and as a serde table.
@@ -95,6 +98,10 @@ pub struct SimConfig {
     /// SO_RCVBUF/SO_SNDBUF to request per socket, bytes.
     #[arg(long, value_name = "BYTES", default_value_t = exchange::DEFAULT_SOCKET_BUFFER)]
     pub socket_buffer: usize,
+    /// GWLB's inner MTU: larger inner packets cannot cross a GWLB and are not sent (counted as
+    /// `over_mtu`).
+    #[arg(long, value_name = "BYTES", default_value_t = GWLB_MTU)]
+    pub mtu: usize,
     /// Print the report as JSON (read by the caller; `run` ignores it).
     #[arg(long)]
     pub json: bool,
@@ -118,6 +125,7 @@ impl Default for SimConfig {
             bind: None,
             seed: None,
             socket_buffer: exchange::DEFAULT_SOCKET_BUFFER,
+            mtu: GWLB_MTU,
             json: false,
         }
     }
@@ -178,6 +186,9 @@ impl SimConfig {
         if self.udp_idle == 0 {
             return bad("udp_idle", "must be at least 1 second");
         }
+        if !(576..=65_000).contains(&self.mtu) {
+            return bad("mtu", "must be 576..=65000 bytes");
+        }
         seconds("timeout", self.timeout)?;
         seconds("window_timeout", self.window_timeout)?;
         Ok(())
@@ -212,7 +223,10 @@ pub fn parse_hex_u64(s: &str) -> Result<u64, String> {
 /// progress output on stderr.
 pub fn run(cfg: &SimConfig, progress: bool) -> Result<SimReport, SimError> {
     cfg.validate()?;
-    let cap = read_capture(&cfg.pcap)?;
+    let mut cap = read_capture(&cfg.pcap)?;
+    let before = cap.packets.len();
+    cap.packets.retain(|p| p.bytes.len() <= cfg.mtu);
+    let over_mtu = (before - cap.packets.len()) as u64;
     let wrap_cfg = cfg.wrap_config();
     let mut opts = cfg.exchange_options(progress)?;
     opts.progress_total = Some(cap.packets.len() as u64 * u64::from(cfg.loops));
@@ -240,6 +254,7 @@ pub fn run(cfg: &SimConfig, progress: bool) -> Result<SimReport, SimError> {
     };
     report.frames = cap.stats.frames;
     report.skipped_frames = cap.stats.skipped_non_ip + cap.stats.skipped_truncated;
+    report.over_mtu = over_mtu;
     report.flows = wrapper.tuples();
     report.flow_cookies = wrapper.cookies();
     Ok(report)

@@ -33,6 +33,8 @@ pub struct SimReport {
     pub frames: u64,
     /// Capture frames skipped: no IP packet, or IP header cut short.
     pub skipped_frames: u64,
+    /// IP packets larger than the GWLB MTU, which a GWLB cannot carry: not sent.
+    pub over_mtu: u64,
     /// Distinct inner tuples (symmetric 5-tuples).
     pub flows: u64,
     /// GWLB flows, i.e. flow cookies issued (a tuple reused after idle gets a new one).
@@ -102,6 +104,13 @@ impl fmt::Display for SimReport {
                 "  capture   {} frames, {} skipped, {} flows, {} flow cookies, {} sockets",
                 self.frames, self.skipped_frames, self.flows, self.flow_cookies, self.sockets
             )?;
+            if self.over_mtu > 0 {
+                writeln!(
+                    f,
+                    "  over mtu  {} packets larger than the GWLB MTU were not sent",
+                    self.over_mtu
+                )?;
+            }
         }
         writeln!(
             f,
