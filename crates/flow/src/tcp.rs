@@ -1,0 +1,384 @@
+//! TCP session state: just enough of Suricata's stream engine for `flow:established`,
+//! `not_established`, `to_server`/`to_client` and mid-stream pickup.
+//!
+//! Semantics taken from Suricata 7 (`FlowHandlePacketUpdate`, `StreamTcpPacketStateNone` and
+//! friends), without sequence-number validation:
+//! - a packet is *established* when the session state **before** the packet is at least
+//!   [`TcpState::Established`] (so the ACK completing the three-way handshake is not, the packet
+//!   after it is), with Suricata's one exception: a handshake-completing ACK that carries data is
+//!   established itself;
+//! - every state from `Established` on counts, including the closing ones and `Closed` after a RST
+//!   (Suricata compares `ssn->state >= TCP_ESTABLISHED`);
+//! - without mid-stream pickup a flow first seen without a SYN gets no session: it stays
+//!   [`TcpState::None`] and is never established (suricata-verify `alert-no-3whs-established`);
+//! - with mid-stream pickup an ACK (or a FIN with data) picks the session up as established, the
+//!   sender being the client; a SYN/ACK picks it up in `SynRecv` with the flow *reversed* (the
+//!   SYN/ACK's receiver becomes the client, so the SYN/ACK itself is to_client: suricata-verify
+//!   `bug-1401-02`); the pickup packet itself is not yet established;
+//! - a SYN (without ACK) always makes its sender the client.
+
+use seawall_wire::TcpFlags;
+
+use crate::key::Direction;
+
+/// TCP session state, in Suricata's order: every state from `Established` on counts as
+/// established for detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(u8)]
+pub enum TcpState {
+    /// No session: nothing seen that opens one (or mid-stream pickup is off).
+    #[default]
+    None,
+    /// The client sent a SYN.
+    SynSent,
+    /// The SYN was answered with a SYN/ACK.
+    SynRecv,
+    /// The handshake completed (or the session was picked up mid-stream).
+    Established,
+    /// One side sent a FIN.
+    FinWait,
+    /// Both sides sent a FIN.
+    Closing,
+    /// A RST was seen.
+    Closed,
+}
+
+impl TcpState {
+    /// Whether packets of a session in this state are "established" for `flow:established`.
+    pub const fn is_established(self) -> bool {
+        self as u8 >= TcpState::Established as u8
+    }
+}
+
+/// Session flags.
+pub(crate) mod sflag {
+    /// Picked up mid-stream.
+    pub const MIDSTREAM: u8 = 0x01;
+    /// Simultaneous open: the server also sent a SYN.
+    pub const SIMULTANEOUS: u8 = 0x02;
+    /// The SYN/ACK came from the client (simultaneous open).
+    pub const SYNACK_BY_CLIENT: u8 = 0x04;
+    /// The client sent a FIN.
+    pub const FIN_CLIENT: u8 = 0x08;
+    /// The server sent a FIN.
+    pub const FIN_SERVER: u8 = 0x10;
+}
+
+/// Per-flow TCP tracking: two bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TcpTrack {
+    pub state: TcpState,
+    pub flags: u8,
+}
+
+/// What a segment did to the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Segment {
+    /// The packet's established flag.
+    pub established: bool,
+    /// The flow's client must be swapped (done by the caller *before* it sets the packet's
+    /// direction).
+    pub reverse: bool,
+    /// The session changed state.
+    pub changed: bool,
+}
+
+impl TcpTrack {
+    /// Whether a segment with `flags` starts a new connection on this tuple (Suricata's TCP
+    /// session reuse): a SYN without ACK after the session closed.
+    pub fn is_reuse(&self, flags: TcpFlags) -> bool {
+        matches!(self.state, TcpState::Closing | TcpState::Closed) && flags.syn() && !flags.ack()
+    }
+
+    /// Applies one segment. `dir` is relative to the flow's current client.
+    pub fn segment(
+        &mut self,
+        dir: Direction,
+        flags: TcpFlags,
+        payload_len: usize,
+        midstream: bool,
+    ) -> Segment {
+        let before = self.state;
+        let mut out = Segment {
+            established: before.is_established(),
+            ..Segment::default()
+        };
+        let (syn, ack, fin, rst) = (flags.syn(), flags.ack(), flags.fin(), flags.rst());
+        let d = dir;
+        match before {
+            TcpState::None => {
+                if rst {
+                    // Suricata: "RST but no session".
+                } else if fin {
+                    if midstream && payload_len > 0 {
+                        self.state = TcpState::FinWait;
+                        self.flags = sflag::MIDSTREAM;
+                        self.flags |= fin_flag(d);
+                    }
+                } else if syn && ack {
+                    if midstream {
+                        // The SYN/ACK's receiver is the client.
+                        out.reverse = d == Direction::ToServer;
+                        self.state = TcpState::SynRecv;
+                        self.flags = sflag::MIDSTREAM;
+                    }
+                } else if syn {
+                    out.reverse = d == Direction::ToClient;
+                    self.state = TcpState::SynSent;
+                    self.flags = 0;
+                } else if ack && midstream {
+                    self.state = TcpState::Established;
+                    self.flags = sflag::MIDSTREAM;
+                }
+            }
+            TcpState::SynSent => {
+                if rst {
+                    self.state = TcpState::Closed;
+                } else if syn && ack {
+                    if d == Direction::ToClient {
+                        self.state = TcpState::SynRecv;
+                    } else if self.flags & sflag::SIMULTANEOUS != 0 {
+                        self.state = TcpState::SynRecv;
+                        self.flags |= sflag::SYNACK_BY_CLIENT;
+                    }
+                } else if syn && d == Direction::ToClient {
+                    self.flags |= sflag::SIMULTANEOUS;
+                }
+                // A retransmitted SYN (to_server) changes nothing.
+            }
+            TcpState::SynRecv => {
+                let completer = if self.flags & sflag::SYNACK_BY_CLIENT != 0 {
+                    Direction::ToClient
+                } else {
+                    Direction::ToServer
+                };
+                if rst {
+                    self.state = TcpState::Closed;
+                } else if ack && !syn && d == completer {
+                    self.state = TcpState::Established;
+                    if payload_len > 0 {
+                        // Suricata: data on the handshake-completing ACK is established now.
+                        out.established = true;
+                    }
+                    if fin {
+                        self.state = TcpState::FinWait;
+                        self.flags |= fin_flag(d);
+                    }
+                }
+            }
+            TcpState::Established => {
+                if rst {
+                    self.state = TcpState::Closed;
+                } else if fin {
+                    self.state = TcpState::FinWait;
+                    self.flags |= fin_flag(d);
+                }
+            }
+            TcpState::FinWait => {
+                if rst {
+                    self.state = TcpState::Closed;
+                } else if fin {
+                    self.flags |= fin_flag(d);
+                    if self.flags & (sflag::FIN_CLIENT | sflag::FIN_SERVER)
+                        == sflag::FIN_CLIENT | sflag::FIN_SERVER
+                    {
+                        self.state = TcpState::Closing;
+                    }
+                }
+            }
+            TcpState::Closing => {
+                if rst {
+                    self.state = TcpState::Closed;
+                }
+            }
+            TcpState::Closed => {}
+        }
+        out.changed = self.state != before;
+        out
+    }
+}
+
+fn fin_flag(d: Direction) -> u8 {
+    match d {
+        Direction::ToServer => sflag::FIN_CLIENT,
+        Direction::ToClient => sflag::FIN_SERVER,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Direction::{ToClient as C, ToServer as S};
+
+    const SYN: u8 = TcpFlags::SYN;
+    const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const A: u8 = TcpFlags::ACK;
+    const PA: u8 = TcpFlags::PSH | TcpFlags::ACK;
+    const FA: u8 = TcpFlags::FIN | TcpFlags::ACK;
+    const R: u8 = TcpFlags::RST;
+    const RA: u8 = TcpFlags::RST | TcpFlags::ACK;
+
+    /// (direction relative to the client *before* the packet, flags, payload length,
+    ///  expected established flag, expected state after)
+    type Step = (Direction, u8, usize, bool, TcpState);
+
+    fn run(name: &str, midstream: bool, steps: &[Step]) {
+        let mut t = TcpTrack::default();
+        for (i, &(dir, flags, len, est, state)) in steps.iter().enumerate() {
+            let s = t.segment(dir, TcpFlags(flags), len, midstream);
+            assert_eq!(
+                (s.established, t.state),
+                (est, state),
+                "{name}: step {i} ({dir:?} {})",
+                TcpFlags(flags)
+            );
+        }
+    }
+
+    #[test]
+    fn test_tcp_state_sequences() {
+        use TcpState::*;
+        let cases: &[(&str, bool, &[Step])] = &[
+            (
+                "three-way handshake, data, FIN close",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, SA, 0, false, SynRecv),
+                    (S, A, 0, false, Established),
+                    (S, PA, 10, true, Established),
+                    (C, PA, 10, true, Established),
+                    (S, FA, 0, true, FinWait),
+                    (C, FA, 0, true, Closing),
+                    (S, A, 0, true, Closing),
+                ],
+            ),
+            (
+                "handshake ACK carrying data is established itself",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, SA, 0, false, SynRecv),
+                    (S, PA, 5, true, Established),
+                ],
+            ),
+            (
+                "retransmitted SYN and SYN/ACK",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (S, SYN, 0, false, SynSent),
+                    (C, SA, 0, false, SynRecv),
+                    (C, SA, 0, false, SynRecv),
+                    (S, A, 0, false, Established),
+                    (S, A, 0, true, Established),
+                ],
+            ),
+            (
+                "ACK from the wrong side does not complete the handshake",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, SA, 0, false, SynRecv),
+                    (C, A, 0, false, SynRecv),
+                    (S, A, 0, false, Established),
+                ],
+            ),
+            (
+                "RST during the handshake closes (and Closed counts as established, as in Suricata)",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, RA, 0, false, Closed),
+                    (S, A, 0, true, Closed),
+                ],
+            ),
+            (
+                "RST after establishment",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, SA, 0, false, SynRecv),
+                    (S, A, 0, false, Established),
+                    (C, R, 0, true, Closed),
+                ],
+            ),
+            (
+                "simultaneous open",
+                false,
+                &[
+                    (S, SYN, 0, false, SynSent),
+                    (C, SYN, 0, false, SynSent),
+                    (S, SA, 0, false, SynRecv),
+                    (C, A, 0, false, Established),
+                    (S, PA, 3, true, Established),
+                ],
+            ),
+            (
+                "midstream off: no SYN, never established (alert-no-3whs-established)",
+                false,
+                &[
+                    (S, PA, 6, false, None),
+                    (C, R, 0, false, None),
+                    (S, PA, 6, false, None),
+                    (C, A, 0, false, None),
+                    (S, FA, 1, false, None),
+                ],
+            ),
+            (
+                "midstream on: ACK pickup, established from the next packet",
+                true,
+                &[
+                    (S, PA, 100, false, Established),
+                    (C, A, 0, true, Established),
+                    (C, FA, 0, true, FinWait),
+                    (S, FA, 0, true, Closing),
+                ],
+            ),
+            (
+                "midstream on: FIN without data picks nothing up, FIN with data does",
+                true,
+                &[
+                    (S, FA, 0, false, None),
+                    (S, R, 0, false, None),
+                    (S, FA, 4, false, FinWait),
+                    (C, FA, 0, true, Closing),
+                ],
+            ),
+        ];
+        for (name, midstream, steps) in cases {
+            run(name, *midstream, steps);
+        }
+    }
+
+    #[test]
+    fn test_midstream_synack_reverses() {
+        let mut t = TcpTrack::default();
+        // The first packet seen is a SYN/ACK sent by the flow's (provisional) client side.
+        let s = t.segment(S, TcpFlags(SA), 0, true);
+        assert!(s.reverse && !s.established);
+        assert_eq!(t.state, TcpState::SynRecv);
+        // After the reversal, the ACK from the new client completes it.
+        let s = t.segment(S, TcpFlags(A), 0, true);
+        assert_eq!((s.reverse, t.state), (false, TcpState::Established));
+        // Midstream off: nothing.
+        let mut t = TcpTrack::default();
+        let s = t.segment(S, TcpFlags(SA), 0, false);
+        assert_eq!((s.reverse, t.state), (false, TcpState::None));
+    }
+
+    #[test]
+    fn test_syn_sender_becomes_client_and_reuse() {
+        let mut t = TcpTrack::default();
+        // Flow created by a stray packet of the other side; then the real SYN arrives to_client.
+        t.segment(S, TcpFlags(A), 0, false);
+        let s = t.segment(C, TcpFlags(SYN), 0, false);
+        assert!(s.reverse && s.changed);
+        assert_eq!(t.state, TcpState::SynSent);
+        t.state = TcpState::Closed;
+        assert!(t.is_reuse(TcpFlags(SYN)));
+        assert!(!t.is_reuse(TcpFlags(SA)));
+        t.state = TcpState::Established;
+        assert!(!t.is_reuse(TcpFlags(SYN)));
+    }
+}
