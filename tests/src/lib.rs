@@ -114,10 +114,28 @@ pub struct Appliance {
     _dir: tempfile::TempDir,
 }
 
-/// Loopback config with free ports (port 0) and JSON logs; `extra` is appended (more TOML sections).
+/// A loopback address of its own for each appliance a test process starts.
+///
+/// Port 0 with `SO_REUSEPORT` can land in another process's reuseport group on the same address and
+/// port (same user), which would mix two appliances' sockets; distinct addresses rule that out.
+pub fn unique_loopback() -> std::net::Ipv4Addr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    std::net::Ipv4Addr::new(
+        127,
+        100 + (pid % 100) as u8,
+        (pid / 100 % 250) as u8,
+        (n % 250 + 1) as u8,
+    )
+}
+
+/// Loopback config with a unique GENEVE address, free ports (port 0) and JSON logs; `dataplane_extra`
+/// goes into `[dataplane]`, `extra` is appended (more TOML sections).
 pub fn loopback_config(workers: usize, dataplane_extra: &str, extra: &str) -> String {
+    let ip = unique_loopback();
     format!(
-        "[dataplane]\nlisten = \"127.0.0.1:0\"\nworkers = {workers}\n{dataplane_extra}\n\
+        "[dataplane]\nlisten = \"{ip}:0\"\nworkers = {workers}\n{dataplane_extra}\n\
          [health]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
          [log]\njson = true\nlevel = \"info\"\n{extra}\n"
     )
@@ -196,6 +214,23 @@ impl Appliance {
         let (status, body) = http("GET", self.api, "/metrics").expect("GET /metrics");
         assert_eq!(status, 200);
         body
+    }
+
+    /// Polls `/metrics` until the sum of `name{labels}` equals `want` (panics after 20 s with the
+    /// last value): the returned-datagram counters are updated just after the datagrams leave.
+    pub fn wait_metric(&self, name: &str, labels: &[&str], want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = metric_sum(&self.metrics(), name, labels);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}{labels:?} is {got}, expected {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The child's pid.

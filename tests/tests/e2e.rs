@@ -83,6 +83,11 @@ fn real_capture_returns_byte_identical_through_the_binary() {
         0,
         "{report}"
     );
+    app.wait_metric(
+        "seawall_dataplane_packets_returned_total",
+        &[],
+        report.sent as f64,
+    );
     let m = app.metrics();
     assert_eq!(
         metric_sum(&m, "seawall_dataplane_packets_received_total", &[]),
@@ -179,6 +184,7 @@ fn malformed_and_not_allowed_datagrams_are_dropped_and_counted_exactly() {
     assert_eq!(from, app.geneve);
     app.wait_health(200);
 
+    app.wait_metric("seawall_dataplane_packets_returned_total", &[], 1.0);
     let m = app.metrics();
     for case in &cases {
         let got = metric_sum(
@@ -219,6 +225,7 @@ fn malformed_inner_is_passed_and_counted_by_default() {
         let (n, _) = sock.recv_from(&mut buf).expect("passed back in IDS mode");
         assert_eq!(&buf[..n], &d[..]);
     }
+    app.wait_metric("seawall_dataplane_packets_returned_total", &[], 3.0);
     let m = app.metrics();
     assert_eq!(
         metric_sum(

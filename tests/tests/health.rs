@@ -36,7 +36,7 @@ fn stalled_worker_turns_health_503_and_recovery_turns_it_back() {
     let metrics = DataplaneMetrics::register(&mut registry, workers, &drop_reasons());
     let heartbeats = Heartbeats::register(&mut registry, epoch, workers);
     let cfg = DataplaneConfig {
-        listen: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        listen: SocketAddrV4::new(seawall_tests::unique_loopback(), 0),
         workers,
         ..DataplaneConfig::default()
     };

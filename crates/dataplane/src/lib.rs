@@ -302,7 +302,10 @@ impl Worker {
             }
             self.keep[i] = keep;
         }
+        // Count what was received and decided before anything leaves, so that a peer that sees a
+        // reply also sees it counted.
         self.metrics.received_batch(n as u64, bytes_in);
+        self.flush_counts();
         let sent = if kept > 0 {
             self.socket.send_back(&self.batch, &self.keep[..n])? as u64
         } else {
@@ -311,10 +314,16 @@ impl Worker {
         if sent < kept {
             let idx = self.reasons.get(reason::SEND_FAILED);
             self.drop_counts[idx] += kept - sent;
-            // Bytes of the failed sends are not known per message; count what was attempted.
+            self.flush_counts();
         }
+        // The socket does not report which messages failed, so bytes are counted only when every
+        // kept datagram went out (failures are counted as drops above).
         self.metrics
             .returned(sent, if sent == kept { bytes_out } else { 0 });
+        Ok(())
+    }
+
+    fn flush_counts(&mut self) {
         for (idx, count) in self.drop_counts.iter_mut().enumerate() {
             if *count > 0 {
                 self.metrics.dropped(self.reasons.resolved[idx], *count);
@@ -328,7 +337,6 @@ impl Worker {
                 *count = 0;
             }
         }
-        Ok(())
     }
 
     fn maybe_stall(&self) {

@@ -177,13 +177,15 @@ struct Running {
     heartbeats: Heartbeats,
 }
 
-fn start(workers: usize, allow: Vec<ipnet::Ipv4Net>) -> Running {
+/// Each test listens on its own loopback address: port 0 with SO_REUSEPORT could otherwise join
+/// another test's reuseport group on the same address.
+fn start(ip: Ipv4Addr, workers: usize, allow: Vec<ipnet::Ipv4Net>) -> Running {
     let mut registry = Registry::default();
     let epoch = Epoch::new(Instant::now(), SystemTime::now());
     let metrics = DataplaneMetrics::register(&mut registry, workers, &drop_reasons());
     let heartbeats = Heartbeats::new(epoch, workers);
     let cfg = DataplaneConfig {
-        listen: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        listen: SocketAddrV4::new(ip, 0),
         workers,
         allow_sources: allow,
         socket_buffer_bytes: 1 << 20,
@@ -208,7 +210,7 @@ fn metric(registry: &Registry, line_prefix: &str) -> f64 {
 
 #[test]
 fn workers_echo_valid_datagrams_and_drop_bad_ones() {
-    let r = start(2, Vec::new());
+    let r = start(Ipv4Addr::new(127, 62, 0, 1), 2, Vec::new());
     let target = r.dp.local_addr();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
@@ -232,6 +234,15 @@ fn workers_echo_valid_datagrams_and_drop_bad_ones() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     assert!(client.recv_from(&mut buf).is_err());
+    // The returned counter is updated just after the datagrams leave: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&r.registry, "seawall_dataplane_packets_returned_total") < 10.0 {
+        assert!(
+            Instant::now() < deadline,
+            "returned counter never reached 10"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let returned = metric(&r.registry, "seawall_dataplane_packets_returned_total");
     let dropped = metric(
         &r.registry,
@@ -251,7 +262,11 @@ fn workers_echo_valid_datagrams_and_drop_bad_ones() {
 
 #[test]
 fn allow_list_is_enforced_on_the_socket_path() {
-    let r = start(1, vec!["127.0.0.2/32".parse().unwrap()]);
+    let r = start(
+        Ipv4Addr::new(127, 62, 0, 2),
+        1,
+        vec!["127.0.0.2/32".parse().unwrap()],
+    );
     let target = r.dp.local_addr();
     let client = UdpSocket::bind("127.0.0.1:0").unwrap(); // not allowed
     client
@@ -278,7 +293,7 @@ fn allow_list_is_enforced_on_the_socket_path() {
 
 #[test]
 fn stalled_worker_stops_beating() {
-    let r = start(2, Vec::new());
+    let r = start(Ipv4Addr::new(127, 62, 0, 3), 2, Vec::new());
     let epoch = r.heartbeats.epoch();
     // Both workers beat while idle.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -30,11 +30,14 @@ pub struct DemoArgs {
     /// Packets per second; omit to send flat out.
     #[arg(long)]
     rate: Option<u64>,
+    /// GENEVE address of the demo appliance (a loopback address; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddrV4,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = Config::default();
-    cfg.dataplane.listen = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+    cfg.dataplane.listen = args.listen;
     cfg.dataplane.workers = args.workers;
     cfg.dataplane.allow_sources = vec!["127.0.0.0/8".parse().expect("a valid CIDR")];
     cfg.health.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
