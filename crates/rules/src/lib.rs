@@ -311,18 +311,83 @@ pub fn parse_file(text: &str) -> (Vec<SourceRule>, Vec<Diagnostic>) {
 
 /// Parse and validate one rule with Suricata's default variables and classtypes.
 pub fn parse_rule(text: &str) -> Result<Rule, Vec<Diagnostic>> {
-    let mut l = Loader::default().load_str("<input>", text);
-    match (l.rules.pop(), l.diagnostics.is_empty()) {
-        (Some(r), true) if l.rules.is_empty() => Ok(r.rule),
-        _ if !l.diagnostics.is_empty() => Err(l.diagnostics),
-        _ => Err(vec![Diagnostic {
-            file: Arc::from("<input>"),
-            line: 1,
-            col: 1,
-            span: 0..0,
-            sid: None,
-            keyword: None,
-            kind: DiagKind::Expected("exactly one rule"),
-        }]),
+    static DEFAULT: std::sync::OnceLock<Loader> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Loader::default).parse_rule(text)
+}
+
+impl Loader {
+    /// Parse and validate one rule's text without recording its sid.
+    pub fn parse_rule(&self, text: &str) -> Result<Rule, Vec<Diagnostic>> {
+        if text.trim().is_empty() {
+            return Err(vec![Diagnostic {
+                file: Arc::from("<input>"),
+                line: 1,
+                col: 1,
+                span: 0..0,
+                sid: None,
+                keyword: None,
+                kind: DiagKind::Expected("exactly one rule"),
+            }]);
+        }
+        // Borrow the tables instead of cloning them when the text is a single well-formed rule.
+        if !text.contains('\n') {
+            let t = text.trim();
+            return match frame::parse_rule(t) {
+                Ok(p) => {
+                    let issues = validate::validate(&p, &self.vars, &self.classes);
+                    if issues.is_empty() {
+                        Ok(p.rule)
+                    } else {
+                        Err(diags_for(t, issues))
+                    }
+                }
+                Err(issues) => Err(diags_for(t, issues)),
+            };
+        }
+        let mut scratch = Loader {
+            vars: self.vars.clone(),
+            classes: self.classes.clone(),
+            seen: HashMap::new(),
+        };
+        scratch.parse_rule_multi(text)
+    }
+}
+
+fn diags_for(text: &str, issues: Vec<frame::Issue>) -> Vec<Diagnostic> {
+    let index = LineIndex::new(text);
+    let sid = scan_sid(text);
+    issues
+        .into_iter()
+        .map(|i| {
+            let (line, col) = index.line_col(text, i.span.start);
+            Diagnostic {
+                file: Arc::from("<input>"),
+                line,
+                col,
+                span: i.span,
+                sid,
+                keyword: i.keyword,
+                kind: i.kind,
+            }
+        })
+        .collect()
+}
+
+impl Loader {
+    fn parse_rule_multi(&mut self, text: &str) -> Result<Rule, Vec<Diagnostic>> {
+        let mut l = self.load_str("<input>", text);
+        match (l.rules.pop(), l.diagnostics.is_empty()) {
+            (Some(r), true) if l.rules.is_empty() => Ok(r.rule),
+            _ if !l.diagnostics.is_empty() => Err(l.diagnostics),
+            _ => Err(vec![Diagnostic {
+                file: Arc::from("<input>"),
+                line: 1,
+                col: 1,
+                span: 0..0,
+                sid: None,
+                keyword: None,
+                kind: DiagKind::Expected("exactly one rule"),
+            }]),
+        }
     }
 }

@@ -331,12 +331,15 @@ impl Vars {
     fn rebuild(&mut self) {
         self.addr_cache.clear();
         self.port_cache.clear();
-        let names: Vec<String> = self.addr.keys().cloned().collect();
+        // Sorted, so that cycle messages do not depend on hash order.
+        let mut names: Vec<String> = self.addr.keys().cloned().collect();
+        names.sort();
         for n in names {
             let r = self.resolve_addr_var(&n, &mut Vec::new());
             self.addr_cache.insert(n, r);
         }
-        let names: Vec<String> = self.port.keys().cloned().collect();
+        let mut names: Vec<String> = self.port.keys().cloned().collect();
+        names.sort();
         for n in names {
             let r = self.resolve_port_var(&n, &mut Vec::new());
             self.port_cache.insert(n, r);

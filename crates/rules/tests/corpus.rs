@@ -107,3 +107,23 @@ fn suricata_verify_rules_all_load() {
         bad.join("\n")
     );
 }
+
+#[test]
+fn et_open_print_parse_roundtrip() {
+    let path = corpus_dir().join("et-open/et-open-all.rules");
+    let report = check_paths(&[path], &CheckOptions::default());
+    let mut bad = 0;
+    for r in &report.loaded {
+        let printed = r.rule.to_string();
+        match seawall_rules::parse_rule(&printed) {
+            Ok(again) if again == r.rule => {}
+            other => {
+                bad += 1;
+                if bad <= 5 {
+                    eprintln!("line {}: {printed}\n{other:?}", r.line);
+                }
+            }
+        }
+    }
+    assert_eq!(bad, 0, "{bad} rules changed on print/parse");
+}
