@@ -890,3 +890,491 @@ fn flow_id(seed: u64, key: &FlowKey, first_seen: Timestamp) -> u64 {
         id => id,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use seawall_wire::{decode_inner, TcpFlags};
+
+    const SYN: u8 = TcpFlags::SYN;
+    const SA: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const A: u8 = TcpFlags::ACK;
+    const PA: u8 = TcpFlags::PSH | TcpFlags::ACK;
+    const FA: u8 = TcpFlags::FIN | TcpFlags::ACK;
+    const R: u8 = TcpFlags::RST;
+
+    const CLI: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+    const SRV: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
+
+    fn tcp(from: ([u8; 4], u16), to: ([u8; 4], u16), flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ipv4(from.0, to.0, 64)
+            .tcp(from.1, to.1, 1, 1000)
+            .write(&mut v, payload)
+            .unwrap();
+        v[33] = flags; // IPv4 header 20 + TCP flags at 13
+        v
+    }
+
+    fn udp(from: ([u8; 4], u16), to: ([u8; 4], u16)) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ipv4(from.0, to.0, 64)
+            .udp(from.1, to.1)
+            .write(&mut v, b"data")
+            .unwrap();
+        v
+    }
+
+    fn ts(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    fn small(flows: usize, cfg: FlowConfig) -> FlowTable<u64> {
+        // A memcap holding about `flows` flows.
+        let t = FlowTable::<u64>::new(FlowConfig {
+            memcap: flows * FlowTable::<u64>::bytes_per_flow() + 64,
+            ..cfg
+        })
+        .unwrap();
+        assert!(t.capacity() >= flows / 2 && t.capacity() <= flows, "{}", t.capacity());
+        t
+    }
+
+    /// (flow id, direction, established, state) of one packet.
+    fn step(t: &mut FlowTable<u64>, at: u64, bytes: &[u8]) -> (u64, Direction, bool, TcpState) {
+        let p = decode_inner(0x0800, bytes).unwrap();
+        let f = t.process(ts(at), 0, &p).unwrap();
+        let r = (f.flow_id(), f.direction(), f.established(), f.tcp_state());
+        t.check_invariants();
+        r
+    }
+
+    #[test]
+    fn test_bytes_per_flow_within_design_target() {
+        let unit = FlowTable::<()>::bytes_per_flow();
+        // 128-byte entry (key 48, ids/times 32, counters 32, links 8, state 5) + 8 bytes of index.
+        assert_eq!(size_of::<Entry<()>>(), 128);
+        assert_eq!(unit, 136);
+        // Room for an engine slot of up to 120 bytes (e.g. 8 flowbits words + flowints).
+        assert!(FlowTable::<[u64; 15]>::bytes_per_flow() <= 256);
+    }
+
+    #[test]
+    fn test_memcap_sizes_the_table_and_rejects_tiny_memcaps() {
+        for memcap in [1 << 10, 1 << 16, 1 << 20, (1 << 20) + 12345] {
+            let t = FlowTable::<u64>::new(FlowConfig {
+                memcap,
+                ..FlowConfig::default()
+            })
+            .unwrap();
+            assert!(t.memory_bytes() <= memcap);
+            assert!(t.capacity() * FlowTable::<u64>::bytes_per_flow() <= memcap);
+            // At least a third of the memcap is usable for flows (power-of-two index rounding).
+            assert!(t.capacity() * FlowTable::<u64>::bytes_per_flow() * 3 >= memcap);
+        }
+        let e = FlowTable::<u64>::new(FlowConfig {
+            memcap: 100,
+            ..FlowConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::MemcapTooSmall { memcap: 100, .. }));
+    }
+
+    #[test]
+    fn test_handshake_directions_and_established() {
+        use Direction::{ToClient as C, ToServer as S};
+        let mut t = small(16, FlowConfig::replay());
+        let seq = [
+            (tcp(CLI, SRV, SYN, b""), S, false, TcpState::SynSent),
+            (tcp(SRV, CLI, SA, b""), C, false, TcpState::SynRecv),
+            (tcp(CLI, SRV, A, b""), S, false, TcpState::Established),
+            (tcp(CLI, SRV, PA, b"GET /"), S, true, TcpState::Established),
+            (tcp(SRV, CLI, PA, b"200"), C, true, TcpState::Established),
+            (tcp(SRV, CLI, FA, b""), C, true, TcpState::FinWait),
+            (tcp(CLI, SRV, FA, b""), S, true, TcpState::Closing),
+        ];
+        let mut id = None;
+        for (i, (bytes, dir, est, state)) in seq.iter().enumerate() {
+            let (fid, d, e, s) = step(&mut t, 1 + i as u64, bytes);
+            assert_eq!((d, e, s), (*dir, *est, *state), "packet {i}");
+            assert_eq!(*id.get_or_insert(fid), fid, "flow id is stable");
+        }
+        let c = t.counters();
+        assert_eq!((c.created, c.active), (1, 1));
+        let p = decode_inner(0x0800, &seq[2].0).unwrap();
+        let f = t.process(ts(20), 0, &p).unwrap();
+        let st = f.stats();
+        assert_eq!((st.pkts_to_server, st.pkts_to_client), (5, 3));
+        assert_eq!(st.client, ("10.0.0.1".parse().unwrap(), 40000));
+        assert_eq!((st.first_seen, st.last_seen), (ts(1), ts(20)));
+        assert_eq!(st.bytes_to_client, 40 + 43 + 40);
+        assert!(st.flow_id > 0 && st.flow_id < 1 << 51);
+    }
+
+    /// suricata-verify `alert-no-3whs-established`: without midstream, a flow seen without SYN
+    /// is tracked but never established.
+    #[test]
+    fn test_no_3whs_never_established_without_midstream() {
+        let mut t = small(16, FlowConfig::replay());
+        for (i, p) in [
+            tcp(CLI, SRV, PA, b"MATCH?"),
+            tcp(SRV, CLI, R, b""),
+            tcp(CLI, SRV, PA, b"MATCH?"),
+            tcp(SRV, CLI, R, b""),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (_, _, est, state) = step(&mut t, i as u64 + 1, p);
+            assert!(!est, "packet {i}");
+            assert_eq!(state, TcpState::None);
+        }
+        assert_eq!(t.counters().midstream_pickups, 0);
+    }
+
+    #[test]
+    fn test_midstream_pickup() {
+        use Direction::{ToClient as C, ToServer as S};
+        // ACK pickup: the first sender is the client; established from the second packet.
+        let mut t = small(16, FlowConfig::default());
+        assert_eq!(
+            step(&mut t, 1, &tcp(SRV, CLI, PA, b"uid=0(root)")),
+            (step(&mut t, 2, &tcp(CLI, SRV, A, b"")).0, S, false, TcpState::Established)
+        );
+        let (_, d, e, _) = step(&mut t, 3, &tcp(CLI, SRV, A, b""));
+        assert_eq!((d, e), (C, true));
+        assert_eq!(t.counters().midstream_pickups, 1);
+
+        // SYN/ACK pickup (suricata-verify bug-1401-02): the SYN/ACK is to_client.
+        let mut t = small(16, FlowConfig::default());
+        assert_eq!(step(&mut t, 1, &tcp(SRV, CLI, SA, b"")).1, C);
+        let (_, d, e, s) = step(&mut t, 2, &tcp(CLI, SRV, A, b""));
+        assert_eq!((d, e, s), (S, false, TcpState::Established));
+        let (_, d, e, _) = step(&mut t, 3, &tcp(CLI, SRV, PA, b"GET"));
+        assert_eq!((d, e), (S, true));
+        let b = tcp(CLI, SRV, A, b"");
+        let p = decode_inner(0x0800, &b).unwrap();
+        let f = t.process(ts(4), 0, &p).unwrap();
+        assert!(f.flags().contains(PacketFlags::MIDSTREAM));
+        assert_eq!(f.stats().client.1, 40000);
+    }
+
+    #[test]
+    fn test_udp_established_on_first_reply_and_first_sender_is_client() {
+        let mut t = small(16, FlowConfig::default());
+        let q = udp(([10, 0, 0, 9], 5353), ([10, 0, 0, 1], 53));
+        let r = udp(([10, 0, 0, 1], 53), ([10, 0, 0, 9], 5353));
+        for (i, (bytes, dir, est)) in [
+            (&q, Direction::ToServer, false),
+            (&q, Direction::ToServer, false),
+            (&r, Direction::ToClient, true),
+            (&q, Direction::ToServer, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (_, d, e, s) = step(&mut t, 1, bytes);
+            assert_eq!((d, e, s), (dir, est, TcpState::None), "packet {i}");
+        }
+    }
+
+    #[test]
+    fn test_icmp_error_attaches_to_quoted_flow() {
+        let mut t = small(16, FlowConfig::default());
+        let q = udp(([10, 0, 0, 9], 5353), ([10, 0, 0, 1], 53));
+        let mut err = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 9], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut err, &q)
+            .unwrap();
+        let pe = decode_inner(0x0800, &err).unwrap();
+        // No flow yet: untracked, nothing created.
+        assert_eq!(
+            t.process(ts(1), 0, &pe).unwrap_err(),
+            Untracked::IcmpErrorNoFlow
+        );
+        assert_eq!(t.counters().created, 0);
+        let (id, ..) = step(&mut t, 2, &q);
+        let f = t.process(ts(3), 0, &pe).unwrap();
+        assert_eq!(f.flow_id(), id);
+        assert_eq!(f.direction(), Direction::ToClient);
+        assert!(f.flags().contains(PacketFlags::ICMP_ERROR));
+        // The error does not count as the server answering.
+        assert!(!f.established());
+        assert_eq!(f.stats().pkts_to_client, 1);
+        let c = t.counters();
+        assert_eq!((c.icmp_errors_mapped, c.untracked_icmp_error), (1, 1));
+        // Different endpoint: different flow space.
+        assert!(t.process(ts(3), 99, &pe).is_err());
+    }
+
+    #[test]
+    fn test_fragments_untracked() {
+        let mut t = small(16, FlowConfig::default());
+        let mut p = udp(CLI, SRV);
+        p[6] = 0x20;
+        let pkt = decode_inner(0x0800, &p).unwrap();
+        assert_eq!(t.process(ts(1), 0, &pkt).unwrap_err(), Untracked::Fragment);
+        assert_eq!(t.counters().untracked_fragment, 1);
+    }
+
+    #[test]
+    fn test_timeouts_per_class_and_bounded_expire() {
+        let cfg = FlowConfig {
+            timeouts: Timeouts {
+                tcp_new: 10,
+                tcp_established: 100,
+                tcp_closed: 5,
+                udp_new: 20,
+                udp_established: 30,
+                other_new: 20,
+                other_established: 30,
+            },
+            ..FlowConfig::default()
+        };
+        let mut t = small(64, cfg);
+        // A half-open TCP flow, an established one, a UDP flow.
+        step(&mut t, 0, &tcp(CLI, SRV, SYN, b""));
+        let est = ([10, 0, 0, 3], 1000);
+        step(&mut t, 0, &tcp(est, SRV, SYN, b""));
+        step(&mut t, 0, &tcp(SRV, est, SA, b""));
+        step(&mut t, 0, &tcp(est, SRV, A, b""));
+        step(&mut t, 0, &udp(CLI, SRV));
+        assert_eq!(t.counters().active, 3);
+        assert_eq!(t.expire(ts(10), 100), 0);
+        assert_eq!(t.expire(ts(11), 100), 1); // tcp_new
+        assert_eq!(t.expire(ts(21), 100), 1); // udp_new
+        assert_eq!(t.expire(ts(100), 100), 0);
+        assert_eq!(t.expire(ts(101), 100), 1); // tcp_established
+        assert_eq!(t.counters().timed_out, 3);
+        t.check_invariants();
+
+        // Bounded steps, and the engine slot is handed back.
+        for i in 0..10u8 {
+            let b = udp(([10, 1, 0, i], 1), SRV);
+        let p = decode_inner(0x0800, &b).unwrap();
+            *t.process(ts(200), 0, &p).unwrap().data_mut() = u64::from(i) + 1;
+        }
+        let mut ended = Vec::new();
+        assert_eq!(t.expire_with(ts(300), 4, |s, d| ended.push((s.proto, d))), 4);
+        assert_eq!(ended, [(17, 1), (17, 2), (17, 3), (17, 4)]);
+        assert_eq!(t.expire(ts(300), 100), 6);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn test_expired_flow_is_replaced_on_lookup() {
+        let mut t = small(16, FlowConfig::default());
+        let (id1, ..) = step(&mut t, 0, &udp(CLI, SRV));
+        let (id2, ..) = step(&mut t, 300, &udp(CLI, SRV));
+        assert_eq!(id1, id2);
+        let (id3, ..) = step(&mut t, 601, &udp(CLI, SRV));
+        assert_ne!(id2, id3);
+        assert_eq!((t.counters().timed_out, t.counters().created), (1, 2));
+    }
+
+    #[test]
+    fn test_syn_after_close_starts_a_new_flow() {
+        let mut t = small(16, FlowConfig::replay());
+        let (a, ..) = step(&mut t, 1, &tcp(CLI, SRV, SYN, b""));
+        step(&mut t, 1, &tcp(SRV, CLI, R, b""));
+        let (b, d, e, s) = step(&mut t, 2, &tcp(CLI, SRV, SYN, b""));
+        assert_ne!(a, b);
+        assert_eq!((d, e, s), (Direction::ToServer, false, TcpState::SynSent));
+        assert_eq!(t.counters().reused, 1);
+    }
+
+    #[test]
+    fn test_reverse_swaps_client_and_counters() {
+        let mut t = small(16, FlowConfig::default());
+        let b = tcp(SRV, CLI, PA, b"x");
+        let p = decode_inner(0x0800, &b).unwrap();
+        let mut f = t.process(ts(1), 0, &p).unwrap();
+        assert_eq!(f.direction(), Direction::ToServer);
+        f.reverse();
+        assert_eq!(f.direction(), Direction::ToClient);
+        assert_eq!(f.stats().pkts_to_client, 1);
+        assert_eq!(f.stats().client.1, 40000);
+    }
+
+    /// A flood of new flows against a full table: half-open flows go first, established flows
+    /// are never evicted while anything else is there, and memory never grows.
+    #[test]
+    fn test_flood_evicts_half_open_before_established() {
+        let mut t = small(64, FlowConfig::default());
+        let cap = t.capacity();
+        let mem = t.memory_bytes();
+        let est = cap / 2;
+        let mut est_ids = Vec::new();
+        for i in 0..est {
+            let c = ([10, 2, (i >> 8) as u8, i as u8], 1000);
+            step(&mut t, 1, &tcp(c, SRV, SYN, b""));
+            step(&mut t, 1, &tcp(SRV, c, SA, b""));
+            let (id, ..) = step(&mut t, 1, &tcp(c, SRV, A, b""));
+            est_ids.push((c, id));
+        }
+        // A SYN flood, newer than the established flows, many times the capacity.
+        for i in 0..cap * 10 {
+            let c = ([10, 3, (i >> 8) as u8, i as u8], 2000);
+            step(&mut t, 2 + i as u64 / 100, &tcp(c, SRV, SYN, b""));
+            assert_eq!(t.memory_bytes(), mem);
+            assert!(t.counters().active as usize <= cap);
+        }
+        let c = *t.counters();
+        assert_eq!(c.evicted_established, 0);
+        assert!(c.evicted_new as usize >= cap * 10 - (cap - est));
+        // Every established flow is still there, with its id.
+        for (cl, id) in &est_ids {
+            let (fid, d, e, s) = step(&mut t, 20, &tcp(*cl, SRV, PA, b"x"));
+            assert_eq!((fid, d, e, s), (*id, Direction::ToServer, true, TcpState::Established));
+        }
+        // Closed flows go before half-open ones.
+        let victim = ([10, 2, 0, 0], 1000);
+        step(&mut t, 21, &tcp(SRV, victim, R, b""));
+        let before = *t.counters();
+        step(&mut t, 22, &tcp(([10, 4, 0, 0], 1), SRV, SYN, b""));
+        assert_eq!(t.counters().evicted_closed, before.evicted_closed + 1);
+        assert_eq!(t.counters().evicted_new, before.evicted_new);
+    }
+
+    /// Only established flows and nothing else: a new flow takes the longest-idle one's place.
+    #[test]
+    fn test_full_of_established_evicts_longest_idle() {
+        let mut t = small(16, FlowConfig::default());
+        let cap = t.capacity();
+        for i in 0..cap {
+            let c = ([10, 5, 0, i as u8], 7);
+            step(&mut t, 10 + i as u64, &udp(c, SRV));
+            step(&mut t, 10 + i as u64, &udp(SRV, c));
+        }
+        // Touch the first one so the second becomes the longest idle.
+        step(&mut t, 100, &udp(([10, 5, 0, 0], 7), SRV));
+        step(&mut t, 101, &udp(([10, 6, 0, 0], 7), SRV));
+        assert_eq!(t.counters().evicted_established, 1);
+        let (_, _, e, _) = step(&mut t, 102, &udp(([10, 5, 0, 0], 7), SRV));
+        assert!(e, "the recently used flow survived");
+        let b = udp(([10, 5, 0, 1], 7), SRV);
+        let p = decode_inner(0x0800, &b).unwrap();
+        assert!(t.process(ts(103), 0, &p).unwrap().flags().new_flow());
+    }
+
+    #[test]
+    fn test_flow_ids_distinct_and_seeded() {
+        let mut t = small(256, FlowConfig::default());
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..100u8 {
+            ids.insert(step(&mut t, 1, &udp(([10, 7, 0, i], 9), SRV)).0);
+        }
+        assert_eq!(ids.len(), 100);
+        let mut u = small(
+            256,
+            FlowConfig {
+                hash_seed: 42,
+                ..FlowConfig::default()
+            },
+        );
+        assert!(!ids.contains(&step(&mut u, 1, &udp(([10, 7, 0, 0], 9), SRV)).0));
+    }
+
+    #[derive(Debug, Clone)]
+    struct Pkt {
+        v6: bool,
+        src: u8,
+        dst: u8,
+        sport: u16,
+        dport: u16,
+        kind: u8,
+        flags: u8,
+        len: u8,
+        dt: u16,
+        endpoint: u8,
+    }
+
+    fn arb_pkt() -> impl Strategy<Value = Pkt> {
+        (
+            any::<bool>(),
+            0u8..6,
+            0u8..6,
+            prop_oneof![Just(80u16), Just(53), 1000u16..1004],
+            prop_oneof![Just(80u16), Just(53), 1000u16..1004],
+            0u8..5,
+            any::<u8>(),
+            0u8..3,
+            0u16..400,
+            0u8..2,
+        )
+            .prop_map(
+                |(v6, src, dst, sport, dport, kind, flags, len, dt, endpoint)| Pkt {
+                    v6,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    kind,
+                    flags,
+                    len,
+                    dt,
+                    endpoint,
+                },
+            )
+    }
+
+    fn build(p: &Pkt) -> Vec<u8> {
+        let b = if p.v6 {
+            etherparse::PacketBuilder::ipv6([p.src; 16], [p.dst; 16], 64)
+        } else {
+            etherparse::PacketBuilder::ipv4([10, 0, 0, p.src], [10, 0, 0, p.dst], 64)
+        };
+        let payload = vec![0u8; usize::from(p.len)];
+        let mut v = Vec::new();
+        match p.kind {
+            0 | 1 => {
+                b.tcp(p.sport, p.dport, 1, 100).write(&mut v, &payload).unwrap();
+                let at = if p.v6 { 53 } else { 33 };
+                v[at] = p.flags;
+            }
+            2 => b.udp(p.sport, p.dport).write(&mut v, &payload).unwrap(),
+            3 if !p.v6 => b
+                .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                    etherparse::icmpv4::DestUnreachableHeader::Port,
+                ))
+                .write(&mut v, &udp(([10, 0, 0, p.dst], p.dport), ([10, 0, 0, p.src], p.sport)))
+                .unwrap(),
+            _ => b.icmpv4_echo_request(p.sport, 1).write(&mut v, &payload).unwrap(),
+        }
+        v
+    }
+
+    proptest! {
+        /// Arbitrary packet sequences never panic, keep every structural invariant, and never
+        /// take more memory than the memcap.
+        #[test]
+        fn prop_arbitrary_sequences_keep_invariants(
+            pkts in proptest::collection::vec(arb_pkt(), 1..200),
+            flows in 2usize..24,
+            midstream in any::<bool>(),
+        ) {
+            let mut t = small(flows, FlowConfig { midstream, ..FlowConfig::default() });
+            let mem = t.memory_bytes();
+            let mut now = 0u64;
+            for p in &pkts {
+                now += u64::from(p.dt);
+                let bytes = build(p);
+                let proto = if p.v6 { 0x86dd } else { 0x0800 };
+                let Ok(pkt) = decode_inner(proto, &bytes) else { continue };
+                if let Ok(f) = t.process(ts(now), u64::from(p.endpoint), &pkt) {
+                    let _ = (f.flow_id(), f.direction(), f.stats(), format!("{f:?}"));
+                }
+                if p.flags % 7 == 0 {
+                    t.expire(ts(now), 3);
+                }
+                t.check_invariants();
+                prop_assert_eq!(t.memory_bytes(), mem);
+                prop_assert!(mem <= t.config().memcap);
+            }
+        }
+    }
+}
