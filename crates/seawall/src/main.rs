@@ -7,6 +7,7 @@
 //! * `sim` — the GWLB simulator against a running appliance.
 //! * `reflect` — the bare recvmmsg/sendmmsg GENEVE reflector (the performance baseline).
 //! * `config check FILE` / `config default` — validate a config / print every key with its default.
+//! * `rules check PATH...` — parse and validate rule files.
 #![forbid(unsafe_code)]
 
 mod appliance;
@@ -48,6 +49,32 @@ enum Command {
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Rule file tools.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Parse and validate rule files (or directories of `*.rules`): every diagnostic as
+    /// file:line:col, then a summary; exits non-zero on any error.
+    Check(RulesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct RulesCheckArgs {
+    /// Rule files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Exit 0 when the only problems are rules skipped for unsupported keywords.
+    #[arg(long)]
+    allow_unsupported: bool,
+    /// A suricata.yaml-style file whose `vars:` section defines address and port groups.
+    #[arg(long, value_name = "FILE")]
+    vars: Option<PathBuf>,
+    /// A classification.config (classtype priorities); default: Suricata's stock one.
+    #[arg(long, value_name = "FILE")]
+    classification: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +193,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Config::load(&file)?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(RulesCommand::Check(args)) => {
+            let opts = seawall_rules::CheckOptions {
+                allow_unsupported: args.allow_unsupported,
+                vars_file: args.vars,
+                classification_file: args.classification,
+                ..Default::default()
+            };
+            let report = seawall_rules::check_paths(&args.paths, &opts);
+            print!("{report}");
+            Ok(ExitCode::from(
+                u8::try_from(report.exit_code()).unwrap_or(1),
+            ))
         }
         Command::Config(ConfigCommand::Default) => {
             print!("{}", Config::default().to_toml());
