@@ -102,8 +102,8 @@ pub struct DefragCounters {
     pub overlap: u64,
     /// Trackers dropped because the packet would be longer than 65535 bytes.
     pub too_large: u64,
-    /// Fragments dropped as inconsistent (past the end given by the last fragment, two
-    /// different ends, an unusable IPv6 header chain, not a fragment).
+    /// Fragments dropped as unusable (not a fragment, an IPv6 header chain we cannot walk, IPv4
+    /// and IPv6 under one key).
     pub invalid: u64,
 }
 
@@ -117,7 +117,7 @@ pub enum DefragDrop {
     Limit,
     /// The reassembled packet would pass 65535 bytes (the tracker is dropped too).
     TooLarge,
-    /// Inconsistent with the other fragments, or not a usable fragment.
+    /// Not a usable fragment.
     Invalid,
 }
 
@@ -193,8 +193,8 @@ struct Tracker {
     /// Fragment data at its offsets.
     data: Vec<u8>,
     pieces: Vec<Piece>,
-    /// Data length, once the last fragment (more = false) arrived.
-    end: Option<u32>,
+    /// The last fragment (more = false) arrived.
+    seen_last: bool,
     /// Bytes accounted for this tracker.
     mem: usize,
     v6: bool,
@@ -348,7 +348,7 @@ impl Defrag {
                 header: Vec::new(),
                 data,
                 pieces: Vec::new(),
-                end: None,
+                seen_last: false,
                 mem: 0,
                 v6: p.v6,
             };
@@ -376,8 +376,6 @@ impl Defrag {
             }
         }
 
-        // Consistency with the end given by a last fragment.
-        let known_end = self.trackers.get(&p.key).and_then(|t| t.end);
         let header_len = self
             .trackers
             .get(&p.key)
@@ -393,21 +391,6 @@ impl Defrag {
             self.remove(&p.key);
             self.counters.too_large += 1;
             return DefragResult::Dropped(DefragDrop::TooLarge);
-        }
-        let invalid = match known_end {
-            Some(e) => end > e as usize || (!p.more && end != e as usize),
-            None => {
-                !p.more
-                    && self
-                        .trackers
-                        .get(&p.key)
-                        .is_some_and(|t| t.pieces.iter().any(|x| x.end as usize > end))
-            }
-        };
-        if invalid {
-            self.counters.invalid += 1;
-            self.remove_if_empty(&p.key);
-            return DefragResult::Dropped(DefragDrop::Invalid);
         }
         let Some(t) = self.trackers.get_mut(&p.key) else {
             self.counters.invalid += 1;
@@ -505,7 +488,7 @@ impl Defrag {
         }
         t.pieces.push(new);
         if !p.more {
-            t.end = Some(end as u32);
+            t.seen_last = true;
         }
         if overlapped {
             self.counters.overlap += 1;
@@ -560,11 +543,14 @@ fn beats(policy: OverlapPolicy, e: &Piece, n: &Piece) -> bool {
     }
 }
 
+/// Complete once the last fragment and the first one are in and no hole is left below the
+/// highest byte held (Suricata: the length is the largest fragment end, even past the last
+/// fragment's).
 fn is_complete(t: &mut Tracker) -> bool {
-    let Some(end) = t.end else { return false };
-    if t.header.is_empty() {
+    if !t.seen_last || t.header.is_empty() {
         return false;
     }
+    let end = t.data.len() as u32;
     t.pieces.sort_unstable_by_key(|p| p.start);
     let mut covered = 0u32;
     for p in &t.pieces {
@@ -579,11 +565,9 @@ fn is_complete(t: &mut Tracker) -> bool {
 /// Splices the header in front of the data and fixes the lengths.
 fn finish(t: Tracker) -> Result<Reassembled, DefragDrop> {
     let Tracker {
-        header, mut data, end, v6, ..
+        header, mut data, v6, ..
     } = t;
-    let end = end.map_or(data.len(), |e| e as usize);
-    data.truncate(end);
-    let total = header.len() + end;
+    let total = header.len() + data.len();
     if total > MAX_IP_LEN + if v6 { IPV6_HEADER } else { 0 } {
         return Err(DefragDrop::TooLarge);
     }
@@ -917,20 +901,35 @@ mod tests {
             DefragResult::Dropped(DefragDrop::TooLarge)
         );
         assert_eq!(d.trackers(), 1);
-        // Data past the end given by the last fragment.
-        insert(&mut d, T0, &v4_frag(2, 16, false, &[0u8; 8]));
+        // Not a fragment at all: invalid.
+        let whole = udp_datagram(&[0u8; 4]);
+        let mut ip = v4_frag(9, 0, false, &whole);
+        ip[6] = 0;
+        let pkt = decode_inner(ETHERTYPE_IPV4, &ip).unwrap();
         assert_eq!(
-            insert(&mut d, T0, &v4_frag(2, 24, true, &[0u8; 8])),
-            DefragResult::Dropped(DefragDrop::Invalid)
-        );
-        // A second, different end.
-        assert_eq!(
-            insert(&mut d, T0, &v4_frag(2, 8, false, &[0u8; 8])),
+            d.insert(T0, 0, &ip, &pkt),
             DefragResult::Dropped(DefragDrop::Invalid)
         );
         let c = d.counters();
-        assert_eq!((c.limit_drop, c.too_large, c.invalid), (1, 1, 2));
+        assert_eq!((c.limit_drop, c.too_large, c.invalid), (1, 1, 1));
         assert_eq!(DefragDrop::TooLarge.reason(), "defrag_too_large");
+    }
+
+    /// A first fragment that reaches past the last fragment's end fills the hole and sets the
+    /// length (Suricata keeps the largest end; the corpus capture ipv4-fragmented.pcap does this).
+    #[test]
+    fn test_data_past_the_last_fragment_extends_the_packet() {
+        let dgram = udp_datagram(&[5u8; 96]); // 104 bytes
+        let mut d = Defrag::new(DefragConfig::default());
+        assert_eq!(insert(&mut d, T0, &v4_frag(1, 0, true, &dgram[..16])), DefragResult::Held);
+        assert_eq!(
+            insert(&mut d, T0, &v4_frag(1, 48, false, &dgram[48..64])),
+            DefragResult::Held
+        );
+        let r = complete(insert(&mut d, T0, &v4_frag(1, 0, true, &dgram)));
+        assert_eq!(r.bytes().len(), 20 + 104);
+        assert_eq!(udp_payload(&r), vec![5u8; 96]);
+        assert_eq!(d.counters().overlap, 1);
     }
 
     /// IPv6 fragments with a hop-by-hop header in the unfragmentable part.
