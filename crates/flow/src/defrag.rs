@@ -436,8 +436,7 @@ impl Defrag {
             return DefragResult::Dropped(DefragDrop::Memcap);
         };
         if t.data.try_reserve_exact(data_cap - t.data.len()).is_err()
-            || t
-                .pieces
+            || t.pieces
                 .try_reserve_exact(want_pieces_cap - t.pieces.len())
                 .is_err()
         {
@@ -468,13 +467,18 @@ impl Defrag {
             if e.start < new.end && new.start < e.end {
                 overlapped = true;
                 if beats(policy, e, &new) {
-                    self.scratch.push((e.start.max(new.start), e.end.min(new.end)));
+                    self.scratch
+                        .push((e.start.max(new.start), e.end.min(new.end)));
                 }
             }
         }
         self.scratch.sort_unstable();
         let mut at = new.start;
-        for &(s, e) in self.scratch.iter().chain(core::iter::once(&(new.end, new.end))) {
+        for &(s, e) in self
+            .scratch
+            .iter()
+            .chain(core::iter::once(&(new.end, new.end)))
+        {
             if s > at {
                 let (from, to) = ((at - new.start) as usize, (s - new.start) as usize);
                 if let (Some(dst), Some(src)) = (
@@ -565,7 +569,10 @@ fn is_complete(t: &mut Tracker) -> bool {
 /// Splices the header in front of the data and fixes the lengths.
 fn finish(t: Tracker) -> Result<Reassembled, DefragDrop> {
     let Tracker {
-        header, mut data, v6, ..
+        header,
+        mut data,
+        v6,
+        ..
     } = t;
     let total = header.len() + data.len();
     if total > MAX_IP_LEN + if v6 { IPV6_HEADER } else { 0 } {
@@ -802,9 +809,18 @@ mod tests {
                 policy,
                 ..DefragConfig::default()
             });
-            assert_eq!(insert(&mut d, T0, &v4_frag(3, 8, false, &b)), DefragResult::Held);
-            assert_eq!(insert(&mut d, T0, &v4_frag(3, 8, true, &c)), DefragResult::Held);
-            assert_eq!(insert(&mut d, T0, &v4_frag(3, 16, true, &dd)), DefragResult::Held);
+            assert_eq!(
+                insert(&mut d, T0, &v4_frag(3, 8, false, &b)),
+                DefragResult::Held
+            );
+            assert_eq!(
+                insert(&mut d, T0, &v4_frag(3, 8, true, &c)),
+                DefragResult::Held
+            );
+            assert_eq!(
+                insert(&mut d, T0, &v4_frag(3, 16, true, &dd)),
+                DefragResult::Held
+            );
             let r = complete(insert(&mut d, T0, &v4_frag(3, 0, true, &a)));
             assert_eq!(udp_payload(&r)[..], want[..], "{policy:?}");
             assert_eq!(d.counters().overlap, 3, "{policy:?}");
@@ -815,7 +831,10 @@ mod tests {
             insert(&mut d, T0, &v4_frag(4, 16, false, &[b'x'; 8])),
             DefragResult::Held
         );
-        assert_eq!(insert(&mut d, T0, &v4_frag(4, 8, true, &b)), DefragResult::Held);
+        assert_eq!(
+            insert(&mut d, T0, &v4_frag(4, 8, true, &b)),
+            DefragResult::Held
+        );
         let r = complete(insert(&mut d, T0, &v4_frag(4, 0, true, &a)));
         assert_eq!(udp_payload(&r), b"aaaaaaaabbbbbbbb".to_vec());
     }
@@ -921,7 +940,10 @@ mod tests {
     fn test_data_past_the_last_fragment_extends_the_packet() {
         let dgram = udp_datagram(&[5u8; 96]); // 104 bytes
         let mut d = Defrag::new(DefragConfig::default());
-        assert_eq!(insert(&mut d, T0, &v4_frag(1, 0, true, &dgram[..16])), DefragResult::Held);
+        assert_eq!(
+            insert(&mut d, T0, &v4_frag(1, 0, true, &dgram[..16])),
+            DefragResult::Held
+        );
         assert_eq!(
             insert(&mut d, T0, &v4_frag(1, 48, false, &dgram[48..64])),
             DefragResult::Held
@@ -967,5 +989,105 @@ mod tests {
         assert_eq!(p.fragment, None);
         assert_eq!(p.transport.payload(), &payload[..]);
         assert_eq!(r.bytes().len(), 40 + 8 + 72);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A datagram cut at random 8-byte boundaries, fragments shuffled and some repeated,
+            /// always reassembles to the original bytes (overlaps carry the same data, so every
+            /// policy agrees), and memory returns to the pool.
+            #[test]
+            fn prop_shuffled_fragments_reassemble(
+                len in 9usize..600,
+                cuts in proptest::collection::vec(1usize..80, 1..12),
+                order in any::<proptest::sample::Index>(),
+                dups in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+                policy in prop_oneof![Just(OverlapPolicy::Bsd), Just(OverlapPolicy::First), Just(OverlapPolicy::Last)],
+            ) {
+                let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let dgram = udp_datagram(&payload);
+                let mut bounds = vec![0usize];
+                for c in cuts {
+                    let next = bounds[bounds.len() - 1] + c * 8;
+                    if next >= dgram.len() { break; }
+                    bounds.push(next);
+                }
+                bounds.push(dgram.len());
+                // One piece would be a whole datagram, not a fragment.
+                prop_assume!(bounds.len() > 2);
+                let mut frags: Vec<Vec<u8>> = bounds.windows(2).map(|w| {
+                    v4_frag(77, w[0], w[1] != dgram.len(), &dgram[w[0]..w[1]])
+                }).collect();
+                let n = frags.len();
+                frags.rotate_left(order.index(n));
+                for d in &dups {
+                    let f = frags[d.index(n)].clone();
+                    frags.insert(d.index(n), f);
+                }
+                let mut d = Defrag::new(DefragConfig { policy, ..DefragConfig::default() });
+                let mut done = None;
+                for f in &frags {
+                    match insert(&mut d, T0, f) {
+                        DefragResult::Complete(r) => { done = Some(r); break; }
+                        DefragResult::Held => {}
+                        DefragResult::Dropped(e) => prop_assert!(false, "dropped: {e:?}"),
+                    }
+                }
+                let r = done.expect("complete");
+                prop_assert_eq!(udp_payload(&r), payload);
+                prop_assert_eq!(d.memory_used(), 0);
+            }
+
+            /// Arbitrary fragments under a small memcap: never a panic, never over the memcap,
+            /// and every fragment has exactly one outcome.
+            #[test]
+            fn prop_arbitrary_fragments_stay_bounded(
+                frags in proptest::collection::vec(
+                    (0u16..4, 0usize..64, any::<bool>(), 1usize..300, 0u64..100, any::<bool>()),
+                    1..150),
+                memcap in 0usize..8192,
+            ) {
+                let mut d = Defrag::new(DefragConfig { memcap, max_trackers: 3, ..DefragConfig::default() });
+                let mut held_or_done = 0u64;
+                for (id, off, more, len, t, v6) in frags {
+                    let ts = Timestamp::from_secs(1000 + t);
+                    let r = if v6 {
+                        let mut v = vec![0x60, 0, 0, 0, 0, 0, 44, 64];
+                        v.extend_from_slice(&[1; 32]);
+                        let o = ((off as u16) << 3) | u16::from(more);
+                        v.extend_from_slice(&[17, 0]);
+                        v.extend_from_slice(&o.to_be_bytes());
+                        v.extend_from_slice(&u32::from(id).to_be_bytes());
+                        v.extend_from_slice(&vec![0xaa; len]);
+                        let plen = (v.len() - 40) as u16;
+                        v[4..6].copy_from_slice(&plen.to_be_bytes());
+                        let Ok(p) = decode_inner(ETHERTYPE_IPV6, &v) else { continue };
+                        if p.fragment.is_none() { continue; }
+                        d.insert(ts, 0, &v, &p)
+                    } else {
+                        let f = v4_frag(id, off * 8, more, &vec![0xbb; len]);
+                        let Ok(p) = decode_inner(ETHERTYPE_IPV4, &f) else { continue };
+                        if p.fragment.is_none() { continue; }
+                        d.insert(ts, 0, &f, &p)
+                    };
+                    match r {
+                        DefragResult::Complete(r) => {
+                            held_or_done += 1;
+                            prop_assert!(decode_inner(r.protocol(), r.bytes()).is_ok() || r.bytes().len() >= 20);
+                            d.recycle(r);
+                        }
+                        DefragResult::Held => held_or_done += 1,
+                        DefragResult::Dropped(_) => {}
+                    }
+                    prop_assert!(d.memory_used() <= memcap, "{} > {}", d.memory_used(), memcap);
+                    if t % 5 == 0 { d.expire(ts); }
+                }
+                let c = d.counters();
+                prop_assert_eq!(c.fragments, held_or_done + c.memcap_drop + c.limit_drop + c.invalid + c.too_large);
+            }
+        }
     }
 }

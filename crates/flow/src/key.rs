@@ -230,8 +230,14 @@ mod tests {
     use super::*;
     use seawall_wire::decode_inner;
 
-    fn v4(build: impl FnOnce(etherparse::PacketBuilderStep<etherparse::IpHeaders>) -> Vec<u8>) -> Vec<u8> {
-        build(etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64))
+    fn v4(
+        build: impl FnOnce(etherparse::PacketBuilderStep<etherparse::IpHeaders>) -> Vec<u8>,
+    ) -> Vec<u8> {
+        build(etherparse::PacketBuilder::ipv4(
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            64,
+        ))
     }
 
     fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
@@ -251,8 +257,16 @@ mod tests {
     fn test_key_is_symmetric_with_direction_bit() {
         let a = map(&udp([10, 0, 0, 1], 1000, [10, 0, 0, 2], 53));
         let b = map(&udp([10, 0, 0, 2], 53, [10, 0, 0, 1], 1000));
-        let (Mapping::Flow { key: ka, src_is_lo: la }, Mapping::Flow { key: kb, src_is_lo: lb }) =
-            (a, b)
+        let (
+            Mapping::Flow {
+                key: ka,
+                src_is_lo: la,
+            },
+            Mapping::Flow {
+                key: kb,
+                src_is_lo: lb,
+            },
+        ) = (a, b)
         else {
             panic!("{a:?} {b:?}")
         };
@@ -262,7 +276,10 @@ mod tests {
         assert_ne!(ka.hash_with(1), ka.hash_with(2));
         assert_eq!(ka.endpoint(), 7);
         assert_eq!(ka.lo(), ("10.0.0.1".parse().unwrap(), 1000));
-        assert_eq!(ka.to_string(), "ep 0x7 10.0.0.1.1000 <> 10.0.0.2.53 proto 17");
+        assert_eq!(
+            ka.to_string(),
+            "ep 0x7 10.0.0.1.1000 <> 10.0.0.2.53 proto 17"
+        );
         // Same addresses, ports swapped between sides: a different flow.
         let c = map(&udp([10, 0, 0, 1], 53, [10, 0, 0, 2], 1000));
         assert!(matches!(c, Mapping::Flow { key, .. } if key != ka));
@@ -279,7 +296,9 @@ mod tests {
     fn test_icmp_echo_keyed_by_id() {
         let req = v4(|b| {
             let mut v = Vec::new();
-            b.icmpv4_echo_request(0x1234, 1).write(&mut v, b"ping").unwrap();
+            b.icmpv4_echo_request(0x1234, 1)
+                .write(&mut v, b"ping")
+                .unwrap();
             v
         });
         let mut rep = Vec::new();
@@ -289,7 +308,9 @@ mod tests {
             .unwrap();
         let other = v4(|b| {
             let mut v = Vec::new();
-            b.icmpv4_echo_request(0x9999, 1).write(&mut v, b"ping").unwrap();
+            b.icmpv4_echo_request(0x9999, 1)
+                .write(&mut v, b"ping")
+                .unwrap();
             v
         });
         let key = |m: Mapping| match m {

@@ -244,20 +244,31 @@ mod tests {
         let ip = ipv4_udp();
         let f = ether(&[], ETHERTYPE_IPV4, &ip);
         let d = decode_frame(linktype::ETHERNET, &f).unwrap();
-        assert_eq!((d.protocol, d.l3, d.vlan, d.gwlb), (0x0800, &ip[..], [0, 0], None));
+        assert_eq!(
+            (d.protocol, d.l3, d.vlan, d.gwlb),
+            (0x0800, &ip[..], [0, 0], None)
+        );
 
         let f = ether(&[(0x8100, 0x2064)], ETHERTYPE_IPV4, &ip);
         let d = decode_frame(linktype::ETHERNET, &f).unwrap();
         assert_eq!((d.l3, d.vlan), (&ip[..], [100, 0]));
 
         for outer in [0x88a8, 0x9100, 0x8100] {
-            let f = ether(&[(outer, 10), (0x8100, 0xf014)], ETHERTYPE_IPV6, &ipv6_tcp());
+            let f = ether(
+                &[(outer, 10), (0x8100, 0xf014)],
+                ETHERTYPE_IPV6,
+                &ipv6_tcp(),
+            );
             let d = decode_frame(linktype::ETHERNET, &f).unwrap();
             assert_eq!((d.protocol, d.vlan), (0x86dd, [10, 20]), "{outer:#x}");
             assert!(decode_inner(d.protocol, d.l3).is_ok());
         }
         // Three tags: the third id is not kept, the packet still decodes.
-        let f = ether(&[(0x88a8, 1), (0x8100, 2), (0x8100, 3)], ETHERTYPE_IPV4, &ip);
+        let f = ether(
+            &[(0x88a8, 1), (0x8100, 2), (0x8100, 3)],
+            ETHERTYPE_IPV4,
+            &ip,
+        );
         assert_eq!(decode_frame(linktype::ETHERNET, &f).unwrap().vlan, [1, 2]);
     }
 
@@ -395,6 +406,21 @@ mod tests {
         for lt in [1, 0, 12, 14, 101, 108, 113, 228, 229, 276] {
             for cut in 0..=f.len() {
                 let _ = decode_frame(lt, &f[..cut]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes under every link type: never a panic, and an `Ok` points inside the frame
+        /// (or, for GENEVE, inside its UDP payload) with an IP protocol.
+        #[test]
+        fn prop_decode_frame_never_panics(
+            lt in proptest::prop_oneof![proptest::strategy::Just(1u32), proptest::strategy::Just(113), proptest::strategy::Just(276), proptest::strategy::Just(101), proptest::strategy::Just(0), 0u32..300],
+            bytes in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..120),
+        ) {
+            if let Ok(f) = decode_frame(lt, &bytes) {
+                proptest::prop_assert!(f.protocol == ETHERTYPE_IPV4 || f.protocol == ETHERTYPE_IPV6);
+                proptest::prop_assert!(f.l3.len() <= bytes.len());
             }
         }
     }

@@ -312,7 +312,11 @@ impl<T> Entry<T> {
 
     fn stats(&self) -> FlowStats {
         let (lo, hi) = (self.key.lo(), self.key.hi());
-        let (client, server) = if self.client_is_lo { (lo, hi) } else { (hi, lo) };
+        let (client, server) = if self.client_is_lo {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
         FlowStats {
             flow_id: self.flow_id,
             endpoint: self.key.endpoint(),
@@ -638,7 +642,9 @@ impl<T: Default> FlowTable<T> {
     fn find_live(&mut self, ts: Timestamp, hash: u64, key: &FlowKey) -> Option<u32> {
         let (idx, _) = self.find(hash, key)?;
         let e = &self.entries[idx as usize];
-        if e.last_seen.expired(ts, e.class_now().timeout(&self.cfg.timeouts)) {
+        if e.last_seen
+            .expired(ts, e.class_now().timeout(&self.cfg.timeouts))
+        {
             self.release(idx);
             self.counters.timed_out += 1;
             return None;
@@ -937,7 +943,11 @@ mod tests {
             ..cfg
         })
         .unwrap();
-        assert!(t.capacity() >= flows / 2 && t.capacity() <= flows, "{}", t.capacity());
+        assert!(
+            t.capacity() >= flows / 2 && t.capacity() <= flows,
+            "{}",
+            t.capacity()
+        );
         t
     }
 
@@ -1040,7 +1050,12 @@ mod tests {
         let mut t = small(16, FlowConfig::default());
         assert_eq!(
             step(&mut t, 1, &tcp(SRV, CLI, PA, b"uid=0(root)")),
-            (step(&mut t, 2, &tcp(CLI, SRV, A, b"")).0, S, false, TcpState::Established)
+            (
+                step(&mut t, 2, &tcp(CLI, SRV, A, b"")).0,
+                S,
+                false,
+                TcpState::Established
+            )
         );
         let (_, d, e, _) = step(&mut t, 3, &tcp(CLI, SRV, A, b""));
         assert_eq!((d, e), (C, true));
@@ -1155,11 +1170,14 @@ mod tests {
         // Bounded steps, and the engine slot is handed back.
         for i in 0..10u8 {
             let b = udp(([10, 1, 0, i], 1), SRV);
-        let p = decode_inner(0x0800, &b).unwrap();
+            let p = decode_inner(0x0800, &b).unwrap();
             *t.process(ts(200), 0, &p).unwrap().data_mut() = u64::from(i) + 1;
         }
         let mut ended = Vec::new();
-        assert_eq!(t.expire_with(ts(300), 4, |s, d| ended.push((s.proto, d))), 4);
+        assert_eq!(
+            t.expire_with(ts(300), 4, |s, d| ended.push((s.proto, d))),
+            4
+        );
         assert_eq!(ended, [(17, 1), (17, 2), (17, 3), (17, 4)]);
         assert_eq!(t.expire(ts(300), 100), 6);
         t.check_invariants();
@@ -1229,7 +1247,10 @@ mod tests {
         // Every established flow is still there, with its id.
         for (cl, id) in &est_ids {
             let (fid, d, e, s) = step(&mut t, 20, &tcp(*cl, SRV, PA, b"x"));
-            assert_eq!((fid, d, e, s), (*id, Direction::ToServer, true, TcpState::Established));
+            assert_eq!(
+                (fid, d, e, s),
+                (*id, Direction::ToServer, true, TcpState::Established)
+            );
         }
         // Closed flows go before half-open ones.
         let victim = ([10, 2, 0, 0], 1000);
@@ -1332,7 +1353,9 @@ mod tests {
         let mut v = Vec::new();
         match p.kind {
             0 | 1 => {
-                b.tcp(p.sport, p.dport, 1, 100).write(&mut v, &payload).unwrap();
+                b.tcp(p.sport, p.dport, 1, 100)
+                    .write(&mut v, &payload)
+                    .unwrap();
                 let at = if p.v6 { 53 } else { 33 };
                 v[at] = p.flags;
             }
@@ -1341,9 +1364,15 @@ mod tests {
                 .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
                     etherparse::icmpv4::DestUnreachableHeader::Port,
                 ))
-                .write(&mut v, &udp(([10, 0, 0, p.dst], p.dport), ([10, 0, 0, p.src], p.sport)))
+                .write(
+                    &mut v,
+                    &udp(([10, 0, 0, p.dst], p.dport), ([10, 0, 0, p.src], p.sport)),
+                )
                 .unwrap(),
-            _ => b.icmpv4_echo_request(p.sport, 1).write(&mut v, &payload).unwrap(),
+            _ => b
+                .icmpv4_echo_request(p.sport, 1)
+                .write(&mut v, &payload)
+                .unwrap(),
         }
         v
     }

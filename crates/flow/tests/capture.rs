@@ -43,10 +43,8 @@ fn run(file: &str) -> Counts {
     let mut counts = Counts::default();
     while let Some(pkt) = reader.next_packet() {
         let pkt = pkt.expect("pcap record");
-        let ts = Timestamp::from_secs_micros(
-            pkt.timestamp.as_secs(),
-            pkt.timestamp.subsec_micros(),
-        );
+        let ts =
+            Timestamp::from_secs_micros(pkt.timestamp.as_secs(), pkt.timestamp.subsec_micros());
         let Ok(frame) = decode_frame(linktype, &pkt.data) else {
             continue;
         };
@@ -56,16 +54,16 @@ fn run(file: &str) -> Counts {
         let Ok(ip) = decode_inner(frame.protocol, frame.l3) else {
             continue;
         };
-        let mut account = |table: &mut FlowTable<()>, p: &seawall_wire::InnerPacket<'_>| {
-            match table.process(ts, endpoint, p) {
-                Ok(flow) if flow.flags().new_flow() => match flow.key().proto() {
-                    6 => counts.tcp += 1,
-                    17 => counts.udp += 1,
-                    _ => counts.other += 1,
-                },
-                Ok(_) => {}
-                Err(_) => counts.untracked += 1,
-            }
+        let mut account = |table: &mut FlowTable<()>, p: &seawall_wire::InnerPacket<'_>| match table
+            .process(ts, endpoint, p)
+        {
+            Ok(flow) if flow.flags().new_flow() => match flow.key().proto() {
+                6 => counts.tcp += 1,
+                17 => counts.udp += 1,
+                _ => counts.other += 1,
+            },
+            Ok(_) => {}
+            Err(_) => counts.untracked += 1,
         };
         if ip.fragment.is_some() {
             if let DefragResult::Complete(r) = defrag.insert(ts, endpoint, frame.l3, &ip) {
