@@ -86,14 +86,12 @@ pub(crate) fn validate(p: &Parsed, vars: &Vars, classes: &Classifications) -> Ve
     for (i, o) in r.options.iter().enumerate() {
         let span = &p.spans[i];
         match o {
-            RuleOption::Classtype(c) => {
-                if classes.get(c).is_none() {
-                    out.push(issue(
-                        span,
-                        "classtype",
-                        DiagKind::UnknownClasstype(c.clone()),
-                    ));
-                }
+            RuleOption::Classtype(c) if classes.get(c).is_none() => {
+                out.push(issue(
+                    span,
+                    "classtype",
+                    DiagKind::UnknownClasstype(c.clone()),
+                ));
             }
             RuleOption::Buffer(b) => {
                 sticky = *b;

@@ -158,3 +158,17 @@ fn check_report_over_directories() {
     );
     assert_eq!(r.exit_code(), 0);
 }
+
+#[test]
+fn shipped_default_rules_are_clean() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let r = check_paths(&[dir], &CheckOptions::default());
+    assert!(r.read >= 5, "{r}");
+    assert!(r.diagnostics.is_empty(), "{r}");
+    assert_eq!(r.loaded.len(), r.read);
+    assert!(r
+        .loaded
+        .iter()
+        .all(|l| (9_000_000..9_100_000).contains(&l.rule.sid().0)));
+    assert_eq!(r.exit_code(), 0);
+}

@@ -206,7 +206,7 @@ impl Transform {
             }
             "xor" => {
                 let v = super::meta::strip_quotes(super::require(value)?)?;
-                let key = hex_key(&v)?;
+                let key = hex_key(v)?;
                 return Ok(Some(Transform::Xor(key)));
             }
             _ => return Ok(None),

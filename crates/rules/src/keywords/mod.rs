@@ -40,7 +40,7 @@ impl KwError {
 
 pub(crate) type KwResult<T> = Result<T, KwError>;
 
-pub(crate) fn require<'a>(value: Option<&'a str>) -> KwResult<&'a str> {
+pub(crate) fn require(value: Option<&str>) -> KwResult<&str> {
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(KwError::bad("needs an argument".to_string())),
