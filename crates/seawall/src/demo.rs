@@ -16,6 +16,9 @@ use crate::config::Config;
 /// fragments, 350 packets from public test captures (see `crates/seawall/data/README.md`).
 const DEMO_PCAP: &[u8] = include_bytes!("../data/demo.pcap");
 
+/// The shipped default rule set (`rules/seawall.rules`).
+const DEFAULT_RULES: &str = include_str!("../../../rules/seawall.rules");
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Capture to replay instead of the bundled one.
@@ -55,6 +58,19 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             (path.clone(), Some(path))
         }
     };
+
+    let mut loader = seawall_rules::Loader::default();
+    let rules = loader.load_str("rules/seawall.rules", DEFAULT_RULES);
+    println!(
+        "rules: {} of {} loaded from the shipped rules/seawall.rules ({} diagnostics); \
+         this build parses and validates them but does not inspect yet: every valid packet is passed",
+        rules.rules.len(),
+        rules.read,
+        rules.diagnostics.len()
+    );
+    for d in &rules.diagnostics {
+        println!("  {d}");
+    }
 
     let rt = management_runtime()?;
     let app = Appliance::start(&cfg, &rt)?;
