@@ -12,13 +12,20 @@ fn corpus_file() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
     let f = dir.join("et-open/et-open.rules");
-    assert!(f.is_file(), "ET Open corpus not found at {} (set SEAWALL_CORPUS)", f.display());
+    assert!(
+        f.is_file(),
+        "ET Open corpus not found at {} (set SEAWALL_CORPUS)",
+        f.display()
+    );
     f
 }
 
 fn rule_parse(c: &mut Criterion) {
     let text = std::fs::read_to_string(corpus_file()).expect("read ET Open");
-    let rules = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count();
+    let rules = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count();
     let mut g = c.benchmark_group("rule_parse");
     g.sample_size(10);
     g.throughput(Throughput::Elements(rules as u64));

@@ -381,8 +381,9 @@ fn config_check_accepts_good_files_and_names_the_bad_key() {
 
 #[test]
 fn demo_replays_the_bundled_capture() {
+    let listen = format!("{}:0", seawall_tests::unique_loopback());
     let out = Command::new(seawall_bin())
-        .args(["demo", "--workers", "2"])
+        .args(["demo", "--workers", "2", "--listen", &listen])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -394,6 +395,10 @@ fn demo_replays_the_bundled_capture() {
     assert!(stdout.contains("returned  350 (100.00 %)"), "{stdout}");
     assert!(
         stdout.contains("every datagram came back byte-identical"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("loaded from the shipped rules/seawall.rules (0 diagnostics)"),
         "{stdout}"
     );
 }
