@@ -321,10 +321,27 @@ pub struct Ratios {
     /// Reflector CPU µs per packet / appliance CPU µs per packet (flat out): the pps ratio the
     /// two would have with cores of their own.
     pub cpu_cost: f64,
-    /// Per latency load: (load, p50 ratio, p99 ratio, p99.9 ratio), appliance / reflector.
-    pub latency: Vec<(String, f64, f64, f64)>,
+    /// Per latency load: appliance / reflector percentiles.
+    pub latency: Vec<LatencyRatio>,
     /// All goals met.
     pub goals_met: bool,
+}
+
+/// Appliance / reflector latency at one offered load.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRatio {
+    /// "10%", "50%".
+    pub load: String,
+    /// Ratio of the median p50s.
+    pub p50: f64,
+    /// Ratio of the median p99s.
+    pub p99: f64,
+    /// Ratio of the median p99.9s.
+    pub p999: f64,
+    /// Smallest and largest per-round p50 ratio (each round's pair): the noise.
+    pub p50_round_range: (f64, f64),
+    /// Smallest and largest per-round p99 ratio.
+    pub p99_round_range: (f64, f64),
 }
 
 /// Everything measured for one worker count.
@@ -573,37 +590,40 @@ fn ab_rounds(
 fn ratios(loads: &[LoadResult]) -> Ratios {
     let div = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let max = &loads[0];
-    let per_round: Vec<f64> = max
-        .reflector
-        .iter()
-        .zip(&max.appliance)
-        .map(|(r, a)| div(a.returned_pps, r.returned_pps))
-        .collect();
-    let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let round_range = |l: &LoadResult, f: fn(&Sample) -> f64| {
+        l.reflector
+            .iter()
+            .zip(&l.appliance)
+            .map(|(r, a)| div(f(a), f(r)))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(x), hi.max(x))
+            })
+    };
     let pps = div(
         max.appliance_summary.returned_pps,
         max.reflector_summary.returned_pps,
     );
-    let latency: Vec<(String, f64, f64, f64)> = loads[1..]
+    let latency: Vec<LatencyRatio> = loads[1..]
         .iter()
         .map(|l| {
             let (r, a) = (&l.reflector_summary, &l.appliance_summary);
-            (
-                l.load.clone(),
-                div(a.p50_us, r.p50_us),
-                div(a.p99_us, r.p99_us),
-                div(a.p999_us, r.p999_us),
-            )
+            LatencyRatio {
+                load: l.load.clone(),
+                p50: div(a.p50_us, r.p50_us),
+                p99: div(a.p99_us, r.p99_us),
+                p999: div(a.p999_us, r.p999_us),
+                p50_round_range: round_range(l, |s| s.p50_us),
+                p99_round_range: round_range(l, |s| s.p99_us),
+            }
         })
         .collect();
     let goals_met = pps >= GOAL_PPS_RATIO
         && latency
             .iter()
-            .all(|(_, p50, p99, _)| *p50 <= GOAL_P50_RATIO && *p99 <= GOAL_P99_RATIO);
+            .all(|l| l.p50 <= GOAL_P50_RATIO && l.p99 <= GOAL_P99_RATIO);
     Ratios {
         pps,
-        pps_round_range: (lo, hi),
+        pps_round_range: round_range(max, |s| s.returned_pps),
         cpu_cost: div(
             max.reflector_summary.sut_cpu_us_per_pkt,
             max.appliance_summary.sut_cpu_us_per_pkt,
@@ -701,13 +721,21 @@ pub fn render(res: &Results) -> String {
             r.pps_round_range.1,
             r.cpu_cost
         );
-        for (load, p50, p99, p999) in &r.latency {
+        for l in &r.latency {
             let _ = writeln!(
                 o,
-                "  latency @{load:>4}: p50 {p50:.2}× (goal ≤ {GOAL_P50_RATIO}: {}), \
-                 p99 {p99:.2}× (goal ≤ {GOAL_P99_RATIO}: {}), p99.9 {p999:.2}×",
-                verdict(*p50 <= GOAL_P50_RATIO),
-                verdict(*p99 <= GOAL_P99_RATIO)
+                "  latency @{:>4}: p50 {:.2}× (goal ≤ {GOAL_P50_RATIO}: {}; per round {:.2}..{:.2}), \
+                 p99 {:.2}× (goal ≤ {GOAL_P99_RATIO}: {}; per round {:.2}..{:.2}), p99.9 {:.2}×",
+                l.load,
+                l.p50,
+                verdict(l.p50 <= GOAL_P50_RATIO),
+                l.p50_round_range.0,
+                l.p50_round_range.1,
+                l.p99,
+                verdict(l.p99 <= GOAL_P99_RATIO),
+                l.p99_round_range.0,
+                l.p99_round_range.1,
+                l.p999
             );
         }
     }
@@ -1082,8 +1110,9 @@ mod tests {
         assert!((r.pps_round_range.0 - 0.95).abs() < 1e-9);
         assert!((r.cpu_cost - 0.5).abs() < 1e-9);
         assert_eq!(r.latency.len(), 1);
-        assert!((r.latency[0].1 - 1.2).abs() < 1e-9);
-        assert!((r.latency[0].2 - 2.5).abs() < 1e-9);
+        assert!((r.latency[0].p50 - 1.2).abs() < 1e-9);
+        assert!((r.latency[0].p99 - 2.5).abs() < 1e-9);
+        assert_eq!(r.latency[0].p99_round_range, (2.5, 2.5));
         assert!(!r.goals_met, "p99 ratio 2.5 misses the goal of 2");
     }
 }
