@@ -1,7 +1,7 @@
 //! End-to-end: the real `seawall run` binary on loopback, driven by the GWLB simulator and by raw
 //! sockets. Every test starts its own appliance on free ports.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -304,12 +304,8 @@ fn raw_datagrams_through_simulator_sockets_come_back_on_their_socket() {
             bytes: gwlb(&ipv4_udp(i % 300)),
         })
         .collect();
-    let ex = seawall_sim::send_datagrams(
-        SocketAddr::from(app.geneve),
-        &datagrams,
-        &ExchangeOptions::default(),
-    )
-    .expect("exchange");
+    let ex = seawall_sim::send_datagrams(app.geneve, &datagrams, &ExchangeOptions::default())
+        .expect("exchange");
     assert_eq!(ex.report.returned, 500, "{}", ex.report);
     assert_eq!(
         ex.report.misdirected + ex.report.corrupt,

@@ -199,7 +199,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 allow_unsupported: args.allow_unsupported,
                 vars_file: args.vars,
                 classification_file: args.classification,
-                ..Default::default()
             };
             let report = seawall_rules::check_paths(&args.paths, &opts);
             print!("{report}");
