@@ -1,0 +1,1 @@
+//! Multi-pattern matching: one trait, Hyperscan and Aho-Corasick backends.
