@@ -49,6 +49,7 @@
 pub mod defrag;
 mod key;
 pub mod link;
+pub mod stream;
 mod table;
 mod tcp;
 
@@ -57,6 +58,10 @@ pub use defrag::{
 };
 pub use key::{Direction, FlowKey, Untracked};
 pub use link::{decode_frame, linktype, Frame, FrameError};
+pub use stream::{
+    Chunk, Delivery, DirNew, NewData, OverlapPolicy as StreamOverlapPolicy, Segment, StreamConfig,
+    StreamCounters, StreamHandle, StreamPool, StreamTable, StreamTracker,
+};
 pub use table::{
     ConfigError, FlowConfig, FlowCounters, FlowRef, FlowStats, FlowTable, PacketFlags, Timeouts,
 };
