@@ -660,7 +660,7 @@ impl Half {
             self.check_retransmission(pool, start, data);
             return;
         }
-        if start.saturating_sub(delivered) as u64 > pool.cfg.max_ahead {
+        if start > delivered && (start - delivered) as u64 > pool.cfg.max_ahead {
             pool.counters.out_of_window += 1;
             return;
         }
