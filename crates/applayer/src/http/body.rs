@@ -1,0 +1,310 @@
+//! Content-Encoding decoding (gzip, deflate with or without the zlib wrapper) with a bound on the
+//! bytes produced, streaming: bytes go in as they arrive, decoded bytes come out.
+
+use std::io::{self, Write};
+
+use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+
+/// A writer that accepts at most `room` bytes in total and then refuses (stopping the decoder).
+#[derive(Debug, Default)]
+pub(crate) struct Sink {
+    pub(crate) out: Vec<u8>,
+    pub(crate) room: usize,
+    pub(crate) full: bool,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.room == 0 {
+            self.full = true;
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "decompression limit",
+            ));
+        }
+        let n = buf.len().min(self.room);
+        self.out.extend_from_slice(&buf[..n]);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Gzip(Box<GzDecoder<Sink>>),
+    Zlib(Box<ZlibDecoder<Sink>>),
+    Raw(Box<DeflateDecoder<Sink>>),
+    /// `deflate` before its first two bytes tell zlib-wrapped from raw.
+    DeflateUndecided(Vec<u8>),
+    /// Decoding failed before producing anything: bytes pass through unchanged (as libhtp does).
+    Passthrough,
+    /// Stopped (error after output, or limit reached): further input is dropped.
+    Done,
+}
+
+/// How a response body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Gzip,
+    Deflate,
+}
+
+impl Encoding {
+    /// From a `Content-Encoding` value (the last coding listed wins; unknown codings: none).
+    pub fn from_header(v: &[u8]) -> Option<Encoding> {
+        let last = v.rsplit(|&b| b == b',').next().map(super::uri::trim)?;
+        if last.eq_ignore_ascii_case(b"gzip") || last.eq_ignore_ascii_case(b"x-gzip") {
+            Some(Encoding::Gzip)
+        } else if last.eq_ignore_ascii_case(b"deflate") {
+            Some(Encoding::Deflate)
+        } else {
+            None
+        }
+    }
+}
+
+/// Result of one [`Decoder::push`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PushOutcome {
+    pub(crate) failed: bool,
+    pub(crate) limited: bool,
+}
+
+/// Streaming decoder with an output bound.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    kind: Kind,
+    produced: usize,
+    limit: usize,
+    /// Raw bytes seen while nothing was produced yet (for passthrough), bounded.
+    raw_prefix: Vec<u8>,
+}
+
+const RAW_PREFIX_MAX: usize = 4096;
+
+impl Decoder {
+    pub(crate) fn new(enc: Encoding, limit: usize) -> Self {
+        let kind = match enc {
+            Encoding::Gzip => Kind::Gzip(Box::new(GzDecoder::new(Sink::default()))),
+            Encoding::Deflate => Kind::DeflateUndecided(Vec::new()),
+        };
+        Decoder {
+            kind,
+            produced: 0,
+            limit,
+            raw_prefix: Vec::new(),
+        }
+    }
+
+    pub(crate) fn mem(&self) -> usize {
+        // flate2's inflate state is about 40 KiB (window + tables), boxed.
+        let state = match &self.kind {
+            Kind::Gzip(_) | Kind::Zlib(_) | Kind::Raw(_) => INFLATE_STATE,
+            Kind::DeflateUndecided(v) => v.capacity(),
+            Kind::Passthrough | Kind::Done => 0,
+        };
+        std::mem::size_of::<Self>() + state + self.raw_prefix.capacity()
+    }
+
+    /// Decode `data`, appending at most `room` output bytes to `out`.
+    pub(crate) fn push(&mut self, data: &[u8], out: &mut Vec<u8>, room: usize) -> PushOutcome {
+        let mut res = PushOutcome::default();
+        if let Kind::DeflateUndecided(buf) = &mut self.kind {
+            buf.extend_from_slice(data);
+            if buf.len() < 2 {
+                return res;
+            }
+            let (cmf, flg) = (buf[0], buf[1]);
+            let zlib = cmf & 0x0f == 8 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
+            let pending = std::mem::take(buf);
+            self.kind = if zlib {
+                Kind::Zlib(Box::new(ZlibDecoder::new(Sink::default())))
+            } else {
+                Kind::Raw(Box::new(DeflateDecoder::new(Sink::default())))
+            };
+            return self.push(&pending, out, room);
+        }
+        if matches!(self.kind, Kind::Done) {
+            return res;
+        }
+        if matches!(self.kind, Kind::Passthrough) {
+            let n = data.len().min(room);
+            out.extend_from_slice(&data[..n]);
+            return res;
+        }
+        let budget = room.min(self.limit.saturating_sub(self.produced));
+        if self.produced == 0 {
+            let n = data
+                .len()
+                .min(RAW_PREFIX_MAX - self.raw_prefix.len().min(RAW_PREFIX_MAX));
+            self.raw_prefix.extend_from_slice(&data[..n]);
+        }
+        let (written, sink_full, output) = match &mut self.kind {
+            Kind::Gzip(d) => drive(d.as_mut(), data, budget),
+            Kind::Zlib(d) => drive(d.as_mut(), data, budget),
+            Kind::Raw(d) => drive(d.as_mut(), data, budget),
+            _ => (Ok(()), false, Vec::new()),
+        };
+        self.produced += output.len();
+        out.extend_from_slice(&output);
+        if !output.is_empty() {
+            self.raw_prefix = Vec::new();
+        }
+        if sink_full {
+            res.limited = true;
+            self.kind = Kind::Done;
+        } else if written.is_err() {
+            res.failed = true;
+            if self.produced == 0 {
+                let prefix = std::mem::take(&mut self.raw_prefix);
+                let n = prefix.len().min(room);
+                out.extend_from_slice(&prefix[..n]);
+                self.kind = Kind::Passthrough;
+            } else {
+                self.kind = Kind::Done;
+            }
+        }
+        res
+    }
+
+    /// End of body: flush what the decoder still holds.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, room: usize) {
+        let budget = room.min(self.limit.saturating_sub(self.produced));
+        let output = match &mut self.kind {
+            Kind::Gzip(d) => finish_one(d.as_mut(), budget),
+            Kind::Zlib(d) => finish_one(d.as_mut(), budget),
+            Kind::Raw(d) => finish_one(d.as_mut(), budget),
+            _ => Vec::new(),
+        };
+        self.produced += output.len();
+        out.extend_from_slice(&output);
+        self.kind = Kind::Done;
+    }
+}
+
+/// Approximate size of a boxed flate2 (miniz_oxide) inflate state.
+pub(crate) const INFLATE_STATE: usize = 48 * 1024;
+
+trait SinkWriter: Write {
+    fn sink(&mut self) -> &mut Sink;
+    fn finish_sink(&mut self) -> io::Result<()>;
+}
+
+impl SinkWriter for GzDecoder<Sink> {
+    fn sink(&mut self) -> &mut Sink {
+        self.get_mut()
+    }
+    fn finish_sink(&mut self) -> io::Result<()> {
+        self.try_finish()
+    }
+}
+impl SinkWriter for ZlibDecoder<Sink> {
+    fn sink(&mut self) -> &mut Sink {
+        self.get_mut()
+    }
+    fn finish_sink(&mut self) -> io::Result<()> {
+        self.try_finish()
+    }
+}
+impl SinkWriter for DeflateDecoder<Sink> {
+    fn sink(&mut self) -> &mut Sink {
+        self.get_mut()
+    }
+    fn finish_sink(&mut self) -> io::Result<()> {
+        self.try_finish()
+    }
+}
+
+fn drive<W: SinkWriter>(
+    d: &mut W,
+    mut data: &[u8],
+    budget: usize,
+) -> (io::Result<()>, bool, Vec<u8>) {
+    d.sink().room = budget;
+    d.sink().full = false;
+    let mut res = Ok(());
+    while !data.is_empty() {
+        match d.write(data) {
+            Ok(0) => break,
+            Ok(n) => data = &data[n..],
+            Err(e) => {
+                res = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = d.flush();
+    let full = d.sink().full;
+    let out = std::mem::take(&mut d.sink().out);
+    (res, full, out)
+}
+
+fn finish_one<W: SinkWriter>(d: &mut W, budget: usize) -> Vec<u8> {
+    d.sink().room = budget;
+    let _ = d.finish_sink();
+    std::mem::take(&mut d.sink().out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::{GzEncoder, ZlibEncoder};
+    use flate2::Compression;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).expect("write");
+        e.finish().expect("finish")
+    }
+
+    #[test]
+    fn gzip_in_small_chunks() {
+        let plain: Vec<u8> = (0..5000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let z = gz(&plain);
+        let mut d = Decoder::new(Encoding::Gzip, 1 << 20);
+        let mut out = Vec::new();
+        for c in z.chunks(7) {
+            let r = d.push(c, &mut out, usize::MAX);
+            assert!(!r.failed && !r.limited);
+        }
+        d.finish(&mut out, usize::MAX);
+        assert_eq!(out, plain);
+    }
+
+    #[test]
+    fn deflate_zlib_and_raw_and_limit() {
+        let plain = vec![b'a'; 100_000];
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(&plain).expect("write");
+        let z = e.finish().expect("finish");
+        let mut d = Decoder::new(Encoding::Deflate, 1000);
+        let mut out = Vec::new();
+        let r = d.push(&z, &mut out, usize::MAX);
+        assert!(r.limited);
+        assert_eq!(out.len(), 1000);
+        // Not compressed at all: passthrough.
+        let mut d = Decoder::new(Encoding::Gzip, 1000);
+        let mut out = Vec::new();
+        let r = d.push(b"plain text body", &mut out, usize::MAX);
+        assert!(r.failed);
+        assert_eq!(out, b"plain text body");
+        d.push(b" more", &mut out, usize::MAX);
+        assert_eq!(out, b"plain text body more");
+    }
+
+    #[test]
+    fn encoding_header() {
+        assert_eq!(Encoding::from_header(b" GZIP "), Some(Encoding::Gzip));
+        assert_eq!(
+            Encoding::from_header(b"identity, deflate"),
+            Some(Encoding::Deflate)
+        );
+        assert_eq!(Encoding::from_header(b"br"), None);
+    }
+}

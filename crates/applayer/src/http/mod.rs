@@ -1,0 +1,1103 @@
+//! HTTP/1.x: requests and responses, pipelined and keep-alive, with Content-Length, chunked and
+//! until-close bodies, gzip/deflate response bodies, and the Suricata inspection buffers.
+//!
+//! Heads (start line + headers) are framed here (bounded by [`Limits::http_head_limit`]); header
+//! fields are parsed by `httparse` and, when it refuses a head that libhtp would accept (obsolete
+//! line folding in requests, odd bytes), by a lenient fallback. Headers that repeat are combined
+//! into one, values joined with `", "`, as libhtp does; values are trimmed of surrounding
+//! whitespace. Buffer contents follow Suricata 7:
+//! - `http.header`: `Name: value\r\n` per header, in order, without `Cookie` (requests) or
+//!   `Set-Cookie` (responses); `http.header.raw`: the header bytes exactly as sent, from after the
+//!   start line through the empty line; `http.header_names`: `\r\n` + `Name\r\n` per header + `\r\n`;
+//!   `http.start`: start line + `\r\n` + `Name: value\r\n` per header (cookies included) + `\r\n`;
+//! - `http.host`: from an absolute URI's authority if there is one, else the Host header; lowercase,
+//!   port and trailing dots removed. `http.host.raw`: the URI's host, else the Host header value;
+//! - `http.uri`: see [`uri`]; `http.cookie`: `Cookie` (requests) / `Set-Cookie` (responses).
+//!
+//! Request-only buffers answer for either direction (a rule may mix request and response buffers);
+//! buffers that exist on both sides (`http.header`, `http.protocol`, ...) answer for `dir`.
+
+pub mod body;
+pub mod uri;
+
+use std::collections::VecDeque;
+
+use seawall_flow::{Direction, Timestamp};
+use seawall_rules::keywords::buffer::Buffer;
+
+use crate::{AppEvent, Counters, EventKind, Limits};
+use body::{Decoder, Encoding};
+
+/// Longest chunk-size line (chunk extensions included) we accept.
+const CHUNK_LINE_MAX: usize = 1024;
+
+/// A parsed head: start line, combined headers, raw header block.
+#[derive(Debug, Default, Clone)]
+pub struct Head {
+    /// Start line without its line ending.
+    pub line: Vec<u8>,
+    /// Combined headers in first-seen order: (name as first sent, value trimmed).
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header bytes as sent, after the start line, through the terminating empty line.
+    pub raw: Vec<u8>,
+    /// `http.header` buffer.
+    pub header_norm: Vec<u8>,
+    /// `http.header_names` buffer.
+    pub header_names: Vec<u8>,
+    /// `http.start` buffer.
+    pub start: Vec<u8>,
+}
+
+impl Head {
+    /// Value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn mem(&self) -> usize {
+        self.line.capacity()
+            + self.raw.capacity()
+            + self.header_norm.capacity()
+            + self.header_names.capacity()
+            + self.start.capacity()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.capacity() + v.capacity() + 48)
+                .sum::<usize>()
+    }
+}
+
+/// The request side of a transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Request {
+    pub head: Head,
+    pub method: Vec<u8>,
+    pub uri_raw: Vec<u8>,
+    pub uri_norm: Vec<u8>,
+    /// Empty for HTTP/0.9.
+    pub protocol: Vec<u8>,
+    pub host: Option<Vec<u8>>,
+    pub host_raw: Option<Vec<u8>>,
+}
+
+/// The response side of a transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Response {
+    pub head: Head,
+    pub protocol: Vec<u8>,
+    pub status: Vec<u8>,
+    pub msg: Vec<u8>,
+}
+
+/// One request/response exchange.
+#[derive(Debug, Clone)]
+pub struct HttpTx {
+    pub tx_id: u64,
+    pub ts: Timestamp,
+    pub request: Option<Request>,
+    pub response: Option<Response>,
+    /// Dechunked request body, up to the limit.
+    pub request_body: Vec<u8>,
+    /// Dechunked, decompressed response body, up to the limit.
+    pub response_body: Vec<u8>,
+    /// Response body bytes seen (after dechunking, before decompression).
+    pub response_len: u64,
+}
+
+impl HttpTx {
+    fn new(tx_id: u64, ts: Timestamp) -> Self {
+        HttpTx {
+            tx_id,
+            ts,
+            request: None,
+            response: None,
+            request_body: Vec::new(),
+            response_body: Vec::new(),
+            response_len: 0,
+        }
+    }
+
+    fn mem(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.request.as_ref().map_or(0, |r| {
+                std::mem::size_of::<Request>()
+                    + r.head.mem()
+                    + r.method.capacity()
+                    + r.uri_raw.capacity()
+                    + r.uri_norm.capacity()
+                    + r.protocol.capacity()
+                    + r.host.as_ref().map_or(0, Vec::capacity)
+                    + r.host_raw.as_ref().map_or(0, Vec::capacity)
+            })
+            + self.response.as_ref().map_or(0, |r| {
+                std::mem::size_of::<Response>()
+                    + r.head.mem()
+                    + r.protocol.capacity()
+                    + r.status.capacity()
+                    + r.msg.capacity()
+            })
+            + self.request_body.capacity()
+            + self.response_body.capacity()
+    }
+
+    fn head(&self, dir: Direction) -> Option<&Head> {
+        match dir {
+            Direction::ToServer => self.request.as_ref().map(|r| &r.head),
+            Direction::ToClient => self.response.as_ref().map(|r| &r.head),
+        }
+    }
+
+    /// Buffer `b` for rules of direction `dir` (see the module doc).
+    pub fn get(&self, dir: Direction, b: Buffer) -> Option<&[u8]> {
+        let req = self.request.as_ref();
+        let resp = self.response.as_ref();
+        match b {
+            Buffer::HttpMethod => req.map(|r| r.method.as_slice()),
+            Buffer::HttpUri => req.map(|r| r.uri_norm.as_slice()),
+            Buffer::HttpUriRaw => req.map(|r| r.uri_raw.as_slice()),
+            Buffer::HttpRequestLine => req.map(|r| r.head.line.as_slice()),
+            Buffer::HttpHost => req.and_then(|r| r.host.as_deref()),
+            Buffer::HttpHostRaw => req.and_then(|r| r.host_raw.as_deref()),
+            Buffer::HttpUserAgent => req.and_then(|r| r.head.header("User-Agent")),
+            Buffer::HttpReferer => req.and_then(|r| r.head.header("Referer")),
+            Buffer::HttpAccept => req.and_then(|r| r.head.header("Accept")),
+            Buffer::HttpAcceptEnc => req.and_then(|r| r.head.header("Accept-Encoding")),
+            Buffer::HttpAcceptLang => req.and_then(|r| r.head.header("Accept-Language")),
+            Buffer::HttpConnection => req.and_then(|r| r.head.header("Connection")),
+            Buffer::HttpRequestBody => nonempty(&self.request_body),
+            Buffer::HttpStatCode => resp.map(|r| r.status.as_slice()),
+            Buffer::HttpStatMsg => resp.map(|r| r.msg.as_slice()),
+            Buffer::HttpResponseLine => resp.map(|r| r.head.line.as_slice()),
+            Buffer::HttpLocation => resp.and_then(|r| r.head.header("Location")),
+            Buffer::HttpServer => resp.and_then(|r| r.head.header("Server")),
+            Buffer::HttpResponseBody => nonempty(&self.response_body),
+            Buffer::FileData => match dir {
+                Direction::ToServer => nonempty(&self.request_body),
+                Direction::ToClient => nonempty(&self.response_body),
+            },
+            Buffer::HttpProtocol => match dir {
+                Direction::ToServer => req.map(|r| r.protocol.as_slice()),
+                Direction::ToClient => resp.map(|r| r.protocol.as_slice()),
+            },
+            Buffer::HttpHeader => self.head(dir).map(|h| h.header_norm.as_slice()),
+            Buffer::HttpHeaderRaw => self.head(dir).map(|h| h.raw.as_slice()),
+            Buffer::HttpHeaderNames => self.head(dir).map(|h| h.header_names.as_slice()),
+            Buffer::HttpStart => self.head(dir).map(|h| h.start.as_slice()),
+            Buffer::HttpContentType => self.head(dir).and_then(|h| h.header("Content-Type")),
+            Buffer::HttpContentLen => self.head(dir).and_then(|h| h.header("Content-Length")),
+            Buffer::HttpCookie => match dir {
+                Direction::ToServer => req.and_then(|r| r.head.header("Cookie")),
+                Direction::ToClient => resp.and_then(|r| r.head.header("Set-Cookie")),
+            },
+            _ => None,
+        }
+    }
+
+    /// `urilen`.
+    pub fn urilen(&self, raw: bool) -> Option<usize> {
+        self.request.as_ref().map(|r| {
+            if raw {
+                r.uri_raw.len()
+            } else {
+                r.uri_norm.len()
+            }
+        })
+    }
+
+    /// EVE `http` object (Suricata 7 field names).
+    pub fn eve(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<&[u8]>| {
+            if let Some(v) = v {
+                m.insert(
+                    k.to_string(),
+                    serde_json::Value::String(crate::eve_string(v)),
+                );
+            }
+        };
+        let d = Direction::ToServer;
+        put("hostname", self.get(d, Buffer::HttpHost));
+        put("url", self.get(d, Buffer::HttpUriRaw));
+        put("http_user_agent", self.get(d, Buffer::HttpUserAgent));
+        put(
+            "http_content_type",
+            self.get(Direction::ToClient, Buffer::HttpContentType),
+        );
+        put("http_refer", self.get(d, Buffer::HttpReferer));
+        put("http_method", self.get(d, Buffer::HttpMethod));
+        let proto = self
+            .get(d, Buffer::HttpProtocol)
+            .filter(|p| !p.is_empty())
+            .or_else(|| self.get(Direction::ToClient, Buffer::HttpProtocol));
+        put("protocol", proto);
+        put(
+            "redirect",
+            self.get(Direction::ToClient, Buffer::HttpLocation),
+        );
+        if let Some(code) = self
+            .response
+            .as_ref()
+            .and_then(|r| std::str::from_utf8(&r.status).ok()?.parse::<u16>().ok())
+        {
+            m.insert("status".into(), code.into());
+        }
+        if self.response.is_some() {
+            m.insert("length".into(), self.response_len.into());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    /// After chunk data: the CRLF (`seen_cr` tells whether the CR was consumed).
+    DataEnd {
+        seen_cr: bool,
+    },
+    /// Trailer lines until an empty one; `line_len` counts bytes of the current line.
+    Trailer {
+        line_len: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyMode {
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(BodyMode),
+    /// After a gap: drop bytes until a chunk starts with a message head.
+    Resync,
+    /// Tunnel (CONNECT, Upgrade) or an unrecoverable error: nothing more is parsed.
+    Dead,
+}
+
+/// One direction's parser.
+#[derive(Debug)]
+struct Half {
+    state: State,
+    buf: Vec<u8>,
+    /// Where to resume searching for the end of the head.
+    scan: usize,
+    /// Transaction the current body belongs to.
+    tx: u64,
+    decoder: Option<Decoder>,
+    body_event_sent: bool,
+    body_bytes: u64,
+}
+
+impl Default for Half {
+    fn default() -> Self {
+        Half {
+            state: State::Head,
+            buf: Vec::new(),
+            scan: 0,
+            tx: 0,
+            decoder: None,
+            body_event_sent: false,
+            body_bytes: 0,
+        }
+    }
+}
+
+/// Per-flow HTTP state.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    txs: VecDeque<HttpTx>,
+    next_tx: u64,
+    req: Half,
+    resp: Half,
+    /// A CONNECT request waits for its response before the request side goes on.
+    connect_pending: Option<u64>,
+}
+
+/// Upper bound of an HTTP state's memory under `l`.
+pub(crate) fn mem_bound(l: &Limits) -> usize {
+    let head = l.http_head_limit.max(1);
+    // A parsed head keeps the line, raw block, normalized header, names, start (each <= ~2x head
+    // size) and the combined headers; request URIs normalized add 2 more copies.
+    let per_head = 14 * head + l.http_max_headers * 96 + 1024;
+    let per_tx = std::mem::size_of::<HttpTx>()
+        + std::mem::size_of::<Request>()
+        + std::mem::size_of::<Response>()
+        + 2 * per_head
+        + l.request_body_limit
+        + l.response_body_limit;
+    std::mem::size_of::<HttpState>()
+        + l.max_txs.max(1) * per_tx
+        + 2 * (head + CHUNK_LINE_MAX)
+        + 2 * (body::INFLATE_STATE + 4096 + 256)
+        // Vec growth may double a capacity once.
+        + l.max_txs.max(1) * (l.request_body_limit + l.response_body_limit)
+}
+
+fn is_token_start(d: &[u8]) -> bool {
+    matches!(
+        crate::detection::detect_status(Direction::ToServer, crate::Transport::Tcp, d, 0),
+        crate::Detect::Found(crate::AppProto::Http)
+    )
+}
+
+impl HttpState {
+    pub(crate) fn tx(&self, id: u64) -> Option<&HttpTx> {
+        self.txs.iter().find(|t| t.tx_id == id)
+    }
+
+    fn tx_mut(&mut self, id: u64) -> Option<&mut HttpTx> {
+        self.txs.iter_mut().find(|t| t.tx_id == id)
+    }
+
+    pub(crate) fn mem(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.txs.capacity() * std::mem::size_of::<HttpTx>()
+            + self.txs.iter().map(HttpTx::mem).sum::<usize>()
+            + [&self.req, &self.resp]
+                .iter()
+                .map(|h| h.buf.capacity() + h.decoder.as_ref().map_or(0, Decoder::mem))
+                .sum::<usize>()
+    }
+
+    fn half(&mut self, dir: Direction) -> &mut Half {
+        match dir {
+            Direction::ToServer => &mut self.req,
+            Direction::ToClient => &mut self.resp,
+        }
+    }
+
+    pub(crate) fn gap(&mut self, dir: Direction) {
+        let h = self.half(dir);
+        if h.state != State::Dead {
+            h.state = State::Resync;
+            h.buf = Vec::new();
+            h.scan = 0;
+            h.decoder = None;
+        }
+    }
+
+    pub(crate) fn close(
+        &mut self,
+        dir: Direction,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        if let State::Body(_) = self.half(dir).state {
+            self.end_body(dir, limits, counters, events);
+        }
+        let h = self.half(dir);
+        h.state = State::Dead;
+        h.buf = Vec::new();
+    }
+
+    pub(crate) fn feed(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        mut data: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        while !data.is_empty() {
+            let state = self.half(dir).state;
+            match state {
+                State::Dead => return,
+                State::Resync => {
+                    if is_token_start(data) {
+                        self.half(dir).state = State::Head;
+                    } else {
+                        return;
+                    }
+                }
+                State::Head => {
+                    data = self.feed_head(dir, ts, data, limits, counters, events);
+                }
+                State::Body(mode) => {
+                    data = self.feed_body(dir, mode, data, limits, counters, events);
+                }
+            }
+        }
+    }
+
+    /// Accumulate head bytes; returns the unconsumed rest of `data`.
+    fn feed_head<'d>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        mut data: &'d [u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        let h = self.half(dir);
+        if h.buf.is_empty() {
+            // Empty lines between messages are ignored (libhtp does the same).
+            let skip = data
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(data.len());
+            data = &data[skip..];
+            if data.is_empty() {
+                return data;
+            }
+        }
+        let room = limits.http_head_limit.saturating_sub(h.buf.len());
+        let take = room.min(data.len());
+        let old_len = h.buf.len();
+        h.buf.extend_from_slice(&data[..take]);
+        match find_head_end(&h.buf, h.scan, dir == Direction::ToServer) {
+            Some(end) => {
+                let used = end - old_len;
+                let mut head = std::mem::take(&mut h.buf);
+                head.truncate(end);
+                h.scan = 0;
+                self.on_head(dir, ts, &head, limits, counters, events);
+                &data[used..]
+            }
+            None => {
+                h.scan = h.buf.len().saturating_sub(3);
+                if take < data.len() || h.buf.len() >= limits.http_head_limit {
+                    counters.http_head_too_large += 1;
+                    h.state = State::Dead;
+                    h.buf = Vec::new();
+                }
+                &[]
+            }
+        }
+    }
+
+    fn on_head(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        head: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        match dir {
+            Direction::ToServer => self.on_request(ts, head, limits, counters, events),
+            Direction::ToClient => self.on_response(ts, head, limits, counters, events),
+        }
+    }
+
+    fn push_tx(&mut self, tx: HttpTx, limits: &Limits, counters: &mut Counters) {
+        self.txs.push_back(tx);
+        while self.txs.len() > limits.max_txs.max(1) {
+            self.txs.pop_front();
+            counters.tx_evicted += 1;
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        ts: Timestamp,
+        head: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let (line, hdr_block) = split_start_line(head);
+        let (method, uri_raw, protocol) = parse_request_line(line);
+        let parsed = parse_head(line, hdr_block, limits, counters, false);
+        let parts = uri::split(uri_raw);
+        let (host, host_raw) = match parts.authority {
+            Some(a) if !a.is_empty() => {
+                let (h, _) = uri::host_port(a);
+                (Some(uri::normalize_host(a)), Some(h.to_vec()))
+            }
+            _ => match parsed.header("Host") {
+                Some(v) => (Some(uri::normalize_host(v)), Some(v.to_vec())),
+                None => (None, None),
+            },
+        };
+        let req = Request {
+            method: method.to_vec(),
+            uri_raw: uri_raw.to_vec(),
+            uri_norm: uri::normalize_uri(uri_raw),
+            protocol: protocol.to_vec(),
+            host,
+            host_raw,
+            head: parsed,
+        };
+        let body = request_body_mode(&req.head);
+        let is_connect = req.method.eq_ignore_ascii_case(b"CONNECT");
+        let id = self.next_tx;
+        self.next_tx += 1;
+        let mut tx = HttpTx::new(id, ts);
+        tx.request = Some(req);
+        self.push_tx(tx, limits, counters);
+        events.push(AppEvent {
+            tx_id: id,
+            kind: EventKind::HttpRequestHeaders,
+        });
+        let h = &mut self.req;
+        h.tx = id;
+        h.body_event_sent = false;
+        h.body_bytes = 0;
+        h.decoder = None;
+        h.state = match body {
+            Some(mode) => State::Body(mode),
+            None => State::Head,
+        };
+        if is_connect && body.is_none() {
+            // Wait for the response: 2xx makes it a tunnel.
+            self.connect_pending = Some(id);
+            self.req.state = State::Dead;
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        ts: Timestamp,
+        head: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let (line, hdr_block) = split_start_line(head);
+        let (protocol, status, msg) = parse_status_line(line);
+        let code: Option<u16> = std::str::from_utf8(status)
+            .ok()
+            .and_then(|s| s.parse().ok());
+        // Interim responses (100 Continue, 102, 103) are not the transaction's response.
+        if matches!(code, Some(100..=199)) && code != Some(101) {
+            self.resp.state = State::Head;
+            return;
+        }
+        let parsed = parse_head(line, hdr_block, limits, counters, true);
+        let resp = Response {
+            protocol: protocol.to_vec(),
+            status: status.to_vec(),
+            msg: msg.to_vec(),
+            head: parsed,
+        };
+        // Pair with the oldest transaction that has no response yet.
+        let id = match self
+            .txs
+            .iter()
+            .find(|t| t.response.is_none() && t.request.is_some())
+        {
+            Some(t) => t.tx_id,
+            None => {
+                let id = self.next_tx;
+                self.next_tx += 1;
+                self.push_tx(HttpTx::new(id, ts), limits, counters);
+                id
+            }
+        };
+        let is_head = self
+            .tx(id)
+            .and_then(|t| t.request.as_ref())
+            .is_some_and(|r| r.method.eq_ignore_ascii_case(b"HEAD"));
+        let body = response_body_mode(&resp.head, code, is_head);
+        let encoding = resp
+            .head
+            .header("Content-Encoding")
+            .and_then(Encoding::from_header);
+        if let Some(t) = self.tx_mut(id) {
+            t.response = Some(resp);
+        }
+        events.push(AppEvent {
+            tx_id: id,
+            kind: EventKind::HttpResponseHeaders,
+        });
+        let tunnel = code == Some(101)
+            || (self.connect_pending == Some(id) && matches!(code, Some(200..=299)));
+        if self.connect_pending == Some(id) {
+            self.connect_pending = None;
+            if !tunnel {
+                self.req.state = State::Head;
+            }
+        }
+        if tunnel {
+            counters.http_tunnel += 1;
+            self.req.state = State::Dead;
+            self.resp.state = State::Dead;
+            self.req.buf = Vec::new();
+            return;
+        }
+        let h = &mut self.resp;
+        h.tx = id;
+        h.body_event_sent = false;
+        h.body_bytes = 0;
+        h.decoder = match (body, encoding) {
+            (Some(_), Some(e)) => Some(Decoder::new(e, limits.decompress_limit)),
+            _ => None,
+        };
+        h.state = match body {
+            Some(mode) => State::Body(mode),
+            None => State::Head,
+        };
+    }
+
+    /// Consume body bytes in `mode`; returns the rest of `data`.
+    fn feed_body<'d>(
+        &mut self,
+        dir: Direction,
+        mode: BodyMode,
+        data: &'d [u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        match mode {
+            BodyMode::UntilClose => {
+                self.body_data(dir, data, limits, counters, events);
+                &[]
+            }
+            BodyMode::Length(n) => {
+                let take = (data.len() as u64).min(n) as usize;
+                self.body_data(dir, &data[..take], limits, counters, events);
+                let left = n - take as u64;
+                if left == 0 {
+                    self.end_body(dir, limits, counters, events);
+                    self.half(dir).state = State::Head;
+                } else {
+                    self.half(dir).state = State::Body(BodyMode::Length(left));
+                }
+                &data[take..]
+            }
+            BodyMode::Chunked(c) => self.feed_chunked(dir, c, data, limits, counters, events),
+        }
+    }
+
+    fn feed_chunked<'d>(
+        &mut self,
+        dir: Direction,
+        c: Chunk,
+        data: &'d [u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        let set = |s: &mut Self, c: Chunk| s.half(dir).state = State::Body(BodyMode::Chunked(c));
+        match c {
+            Chunk::Size => {
+                let h = self.half(dir);
+                let nl = data.iter().position(|&b| b == b'\n');
+                let end = nl.map_or(data.len(), |i| i + 1);
+                if h.buf.len() + end > CHUNK_LINE_MAX {
+                    counters.http_malformed += 1;
+                    h.buf = Vec::new();
+                    self.end_body(dir, limits, counters, events);
+                    self.half(dir).state = State::Dead;
+                    return &[];
+                }
+                h.buf.extend_from_slice(&data[..end]);
+                if nl.is_none() {
+                    return &[];
+                }
+                let line = std::mem::take(&mut h.buf);
+                match parse_chunk_size(&line) {
+                    Some(0) => set(self, Chunk::Trailer { line_len: 0 }),
+                    Some(n) => set(self, Chunk::Data(n)),
+                    None => {
+                        // An empty line where a size was expected is tolerated (stray CRLF).
+                        if uri::trim(&line).is_empty() {
+                            set(self, Chunk::Size);
+                        } else {
+                            counters.http_malformed += 1;
+                            self.end_body(dir, limits, counters, events);
+                            self.half(dir).state = State::Dead;
+                            return &[];
+                        }
+                    }
+                }
+                &data[end..]
+            }
+            Chunk::Data(n) => {
+                let take = (data.len() as u64).min(n) as usize;
+                self.body_data(dir, &data[..take], limits, counters, events);
+                let left = n - take as u64;
+                set(
+                    self,
+                    if left == 0 {
+                        Chunk::DataEnd { seen_cr: false }
+                    } else {
+                        Chunk::Data(left)
+                    },
+                );
+                &data[take..]
+            }
+            Chunk::DataEnd { seen_cr } => match data[0] {
+                b'\r' if !seen_cr => {
+                    set(self, Chunk::DataEnd { seen_cr: true });
+                    &data[1..]
+                }
+                b'\n' => {
+                    set(self, Chunk::Size);
+                    &data[1..]
+                }
+                _ => {
+                    // Missing CRLF: be lenient and read a size line from here.
+                    set(self, Chunk::Size);
+                    data
+                }
+            },
+            Chunk::Trailer { mut line_len } => {
+                let mut i = 0;
+                while i < data.len() {
+                    let b = data[i];
+                    i += 1;
+                    if b == b'\n' {
+                        if line_len == 0 {
+                            self.end_body(dir, limits, counters, events);
+                            self.half(dir).state = State::Head;
+                            return &data[i..];
+                        }
+                        line_len = 0;
+                    } else if b != b'\r' {
+                        line_len += 1;
+                    }
+                }
+                set(self, Chunk::Trailer { line_len });
+                &[]
+            }
+        }
+    }
+
+    /// Body bytes (transfer-decoded) for the current transaction of `dir`.
+    fn body_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        let (limit, kind) = match dir {
+            Direction::ToServer => (limits.request_body_limit, EventKind::HttpRequestBody),
+            Direction::ToClient => (limits.response_body_limit, EventKind::HttpResponseBody),
+        };
+        let half = match dir {
+            Direction::ToServer => &mut self.req,
+            Direction::ToClient => &mut self.resp,
+        };
+        half.body_bytes += data.len() as u64;
+        let id = half.tx;
+        let Some(tx) = self.txs.iter_mut().find(|t| t.tx_id == id) else {
+            return;
+        };
+        let body = match dir {
+            Direction::ToServer => &mut tx.request_body,
+            Direction::ToClient => {
+                tx.response_len += data.len() as u64;
+                &mut tx.response_body
+            }
+        };
+        let room = limit.saturating_sub(body.len());
+        let mut hit = false;
+        match &mut half.decoder {
+            Some(d) if room > 0 => {
+                let r = d.push(data, body, room);
+                if r.failed {
+                    counters.http_decompress_failed += 1;
+                }
+                if r.limited {
+                    counters.http_decompress_limit += 1;
+                    hit = true;
+                }
+            }
+            Some(_) => hit = true,
+            None => {
+                let n = room.min(data.len());
+                body.extend_from_slice(&data[..n]);
+                hit = n < data.len();
+            }
+        }
+        if (hit || body.len() >= limit) && !half.body_event_sent {
+            counters.http_body_truncated += u64::from(hit);
+            half.body_event_sent = true;
+            events.push(AppEvent { tx_id: id, kind });
+        }
+    }
+
+    fn end_body(
+        &mut self,
+        dir: Direction,
+        limits: &Limits,
+        _counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let (limit, kind) = match dir {
+            Direction::ToServer => (limits.request_body_limit, EventKind::HttpRequestBody),
+            Direction::ToClient => (limits.response_body_limit, EventKind::HttpResponseBody),
+        };
+        let half = match dir {
+            Direction::ToServer => &mut self.req,
+            Direction::ToClient => &mut self.resp,
+        };
+        let id = half.tx;
+        let decoder = half.decoder.take();
+        let sent = std::mem::replace(&mut half.body_event_sent, true);
+        let Some(tx) = self.txs.iter_mut().find(|t| t.tx_id == id) else {
+            return;
+        };
+        let body = match dir {
+            Direction::ToServer => &mut tx.request_body,
+            Direction::ToClient => &mut tx.response_body,
+        };
+        if let Some(mut d) = decoder {
+            let room = limit.saturating_sub(body.len());
+            d.finish(body, room);
+        }
+        if !sent && !body.is_empty() {
+            events.push(AppEvent { tx_id: id, kind });
+        }
+    }
+}
+
+fn nonempty(v: &[u8]) -> Option<&[u8]> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// End of the head (index just past the empty line), searching from `from`. For requests, a
+/// first line without a protocol is an HTTP/0.9 request that ends at that line.
+fn find_head_end(buf: &[u8], from: usize, request: bool) -> Option<usize> {
+    if request && from == 0 {
+        if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line = &buf[..nl];
+            let (_, _, proto) = parse_request_line(strip_cr(line));
+            if proto.is_empty() {
+                return Some(nl + 1);
+            }
+        }
+    }
+    let mut i = from;
+    while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + p;
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => {}
+        }
+        i = nl + 1;
+    }
+    None
+}
+
+fn strip_cr(l: &[u8]) -> &[u8] {
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+/// (start line without EOL, the rest).
+fn split_start_line(head: &[u8]) -> (&[u8], &[u8]) {
+    match head.iter().position(|&b| b == b'\n') {
+        Some(nl) => (strip_cr(&head[..nl]), &head[nl + 1..]),
+        None => (strip_cr(head), &[]),
+    }
+}
+
+fn split_ws(s: &[u8]) -> (&[u8], &[u8]) {
+    let end = s
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(s.len());
+    let rest = &s[end..];
+    let skip = rest
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(rest.len());
+    (&s[..end], &rest[skip..])
+}
+
+/// (method, uri, protocol) of a request line; protocol is empty for HTTP/0.9.
+pub fn parse_request_line(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let line = uri::trim(line);
+    let (method, rest) = split_ws(line);
+    // The protocol is the last token when it looks like one; the URI is everything between.
+    let rest = uri::trim(rest);
+    if let Some(sp) = rest.iter().rposition(|&b| b == b' ' || b == b'\t') {
+        let proto = &rest[sp + 1..];
+        if proto.len() >= 4 && proto[..4].eq_ignore_ascii_case(b"HTTP") {
+            return (method, uri::trim(&rest[..sp]), proto);
+        }
+    }
+    (method, rest, &[])
+}
+
+/// (protocol, status code, message) of a status line.
+pub fn parse_status_line(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let line = uri::trim(line);
+    let (proto, rest) = split_ws(line);
+    let (code, msg) = split_ws(rest);
+    (proto, code, uri::trim(msg))
+}
+
+/// Parse the header block with httparse, falling back to a lenient parser; build the derived
+/// buffers.
+fn parse_head(
+    line: &[u8],
+    block: &[u8],
+    limits: &Limits,
+    counters: &mut Counters,
+    response: bool,
+) -> Head {
+    let mut pairs: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    let max = limits.http_max_headers.max(1);
+    let mut storage = vec![httparse::EMPTY_HEADER; max];
+    match httparse::parse_headers(block, &mut storage) {
+        Ok(httparse::Status::Complete((_, hs))) => {
+            for h in hs {
+                pairs.push((h.name.as_bytes(), uri::trim(h.value).to_vec()));
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            counters.http_too_many_headers += 1;
+            lenient_headers(block, max, &mut pairs);
+        }
+        _ => lenient_headers(block, max, &mut pairs),
+    }
+    // Combine repeats.
+    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (n, v) in pairs {
+        match headers
+            .iter_mut()
+            .find(|(hn, _)| hn.eq_ignore_ascii_case(n))
+        {
+            Some((_, hv)) => {
+                hv.extend_from_slice(b", ");
+                hv.extend_from_slice(&v);
+            }
+            None => headers.push((n.to_vec(), v)),
+        }
+    }
+    let skip = if response {
+        &b"set-cookie"[..]
+    } else {
+        &b"cookie"[..]
+    };
+    let mut header_norm = Vec::new();
+    let mut header_names = b"\r\n".to_vec();
+    let mut start = line.to_vec();
+    start.extend_from_slice(b"\r\n");
+    for (n, v) in &headers {
+        header_names.extend_from_slice(n);
+        header_names.extend_from_slice(b"\r\n");
+        push_line(&mut start, n, v);
+        if !n.eq_ignore_ascii_case(skip) {
+            push_line(&mut header_norm, n, v);
+        }
+    }
+    header_names.extend_from_slice(b"\r\n");
+    start.extend_from_slice(b"\r\n");
+    Head {
+        line: line.to_vec(),
+        headers,
+        raw: block.to_vec(),
+        header_norm,
+        header_names,
+        start,
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
+    out.extend_from_slice(n);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Lenient header lines: `name: value`, obsolete folding joins with a space, lines without a
+/// colon are skipped, at most `max` headers.
+fn lenient_headers<'a>(block: &'a [u8], max: usize, out: &mut Vec<(&'a [u8], Vec<u8>)>) {
+    for raw_line in block.split(|&b| b == b'\n') {
+        let line = strip_cr(raw_line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            if let Some((_, v)) = out.last_mut() {
+                let cont = uri::trim(line);
+                if !cont.is_empty() {
+                    if !v.is_empty() {
+                        v.push(b' ');
+                    }
+                    v.extend_from_slice(cont);
+                }
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        if out.len() >= max {
+            break;
+        }
+        let name = uri::trim(&line[..colon]);
+        out.push((name, uri::trim(&line[colon + 1..]).to_vec()));
+    }
+}
+
+fn is_chunked(h: &Head) -> bool {
+    h.header("Transfer-Encoding")
+        .is_some_and(|v| v.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked")))
+}
+
+fn content_length(h: &Head) -> Option<u64> {
+    let v = uri::trim(h.header("Content-Length")?);
+    // Repeated headers were combined: the first value counts.
+    let first = v.split(|&b| b == b',').next().map(uri::trim)?;
+    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(first).ok()?.parse().ok()
+}
+
+fn request_body_mode(h: &Head) -> Option<BodyMode> {
+    if is_chunked(h) {
+        return Some(BodyMode::Chunked(Chunk::Size));
+    }
+    match content_length(h) {
+        Some(n) if n > 0 => Some(BodyMode::Length(n)),
+        _ => None,
+    }
+}
+
+fn response_body_mode(h: &Head, code: Option<u16>, head_request: bool) -> Option<BodyMode> {
+    if head_request || matches!(code, Some(100..=199 | 204 | 304)) {
+        return None;
+    }
+    if is_chunked(h) {
+        return Some(BodyMode::Chunked(Chunk::Size));
+    }
+    match content_length(h) {
+        Some(0) => None,
+        Some(n) => Some(BodyMode::Length(n)),
+        None => Some(BodyMode::UntilClose),
+    }
+}
+
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let l = uri::trim(line);
+    let end = l
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(l.len());
+    if end == 0 || end > 15 {
+        return None;
+    }
+    let rest = uri::trim(&l[end..]);
+    if !rest.is_empty() && rest[0] != b';' {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(&l[..end]).ok()?, 16).ok()
+}
+
+#[cfg(test)]
+mod tests;
