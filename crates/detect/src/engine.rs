@@ -1,0 +1,1354 @@
+//! Rule compilation ([`Engine::compile`]) and packet inspection ([`Engine::inspect`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use seawall_flow::Direction as FlowDirection;
+use seawall_rules::ast::{
+    Action, AddrExpr, Buffer, Direction, FlowDir, FlowState, FlowStream, FlowbitsCmd, Protocol,
+    RuleOption, Sid, ThresholdType, Track,
+};
+use seawall_rules::vars::SURICATA_ADDRESS_GROUPS;
+use seawall_rules::{Classifications, IpSet, PortSet, SourceRule, Vars};
+
+use crate::header::HeaderCheck;
+pub use crate::prefilter::MpmKind;
+use crate::packet::{PacketInfo, View};
+use crate::payload::{PayloadProgram, PayloadScratch};
+use crate::prefilter::{Prefilter, PrefilterScratch};
+use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
+
+/// Suricata's default `packet_alert_max`.
+pub const PACKET_ALERT_MAX: usize = 15;
+
+/// Suricata's default xbits expiry (seconds).
+const XBITS_EXPIRE_DEFAULT: u32 = 30;
+
+/// Options for [`Engine::compile`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Multi-pattern matcher backend.
+    pub mpm: MpmKind,
+    /// Classtypes (default priorities).
+    pub classifications: Classifications,
+    /// Alerts kept per packet (Suricata's `packet_alert_max`).
+    pub packet_alert_max: usize,
+    /// Bound on per-worker tracked entries (thresholds and xbits by host / host pair).
+    pub max_tracked_entries: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            mpm: MpmKind::default(),
+            classifications: Classifications::stock(),
+            packet_alert_max: PACKET_ALERT_MAX,
+            max_tracked_entries: 1 << 16,
+        }
+    }
+}
+
+/// What compiling a rule set did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompileReport {
+    /// Rules loaded (a bidirectional rule counts once).
+    pub loaded: usize,
+    /// Rules skipped whole, with the reason (naming the keyword).
+    pub skipped: Vec<(Sid, String)>,
+    /// Skip reasons with their counts, most frequent first.
+    pub by_reason: Vec<(String, usize)>,
+    /// Rules evaluated by the IP-only path (first packet of each flow direction).
+    pub ip_only: usize,
+    /// Rules with a prefilter literal.
+    pub prefiltered: usize,
+    /// Rule groups built (protocol class × destination-port group).
+    pub groups: usize,
+}
+
+/// One alert raised for a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub sid: u32,
+    pub gid: u32,
+    pub rev: u32,
+    pub action: Action,
+    pub msg: Arc<str>,
+    pub classtype: Option<Arc<str>>,
+    pub priority: u8,
+    /// The rule's position in Suricata's signature order (its internal id).
+    pub rule_index: u32,
+}
+
+/// How the packet should be handled according to the rules (IDS mode ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Drop,
+    Reject(RejectKind),
+}
+
+/// Whom a reject answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectKind {
+    /// `reject` / `rejectsrc`
+    Src,
+    /// `rejectdst`
+    Dst,
+    /// `rejectboth`
+    Both,
+}
+
+// ------------------------------------------------------------------------------------------
+// Compiled rules
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProtoSpec {
+    Any,
+    One(u8),
+    Icmp,
+}
+
+impl ProtoSpec {
+    fn matches(self, proto: u8) -> bool {
+        match self {
+            ProtoSpec::Any => true,
+            ProtoSpec::One(p) => proto == p,
+            ProtoSpec::Icmp => proto == 1 || proto == 58,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpVer {
+    Both,
+    V4,
+    V6,
+}
+
+#[derive(Debug, Clone)]
+enum AddrMatch {
+    Any,
+    Set(IpSet),
+}
+
+impl AddrMatch {
+    fn matches(&self, ip: core::net::IpAddr) -> bool {
+        match self {
+            AddrMatch::Any => true,
+            AddrMatch::Set(s) => s.contains(ip),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PortMatch {
+    Any,
+    Set(PortSet),
+}
+
+impl PortMatch {
+    fn is_any(&self) -> bool {
+        matches!(self, PortMatch::Any)
+    }
+    fn matches(&self, p: u16) -> bool {
+        match self {
+            PortMatch::Any => true,
+            PortMatch::Set(s) => s.contains(p),
+        }
+    }
+}
+
+/// `flow:` compiled with Suricata's split: a bare direction is a group filter that does not
+/// need a flow; anything else is a match that needs one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct FlowCheck {
+    dir: Option<FlowDir>,
+    state: Option<FlowState>,
+    stream: Option<FlowStream>,
+    frag: Option<bool>,
+    needs_flow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BitCheck {
+    IsSet { ids: Vec<u32>, any: bool },
+    IsNotSet { ids: Vec<u32>, any: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntTarget {
+    Value(u32),
+    Var(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntOp {
+    Set,
+    Add,
+    Sub,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    IsSet,
+    NotSet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IntCmd {
+    id: u32,
+    op: IntOp,
+    target: IntTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XTrack {
+    Src,
+    Dst,
+    Pair,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct XbitCmd {
+    id: u32,
+    track: XTrack,
+    cmd: FlowbitsCmd,
+    expire: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostOp {
+    Bit(FlowbitsCmd, u32),
+    Int(IntCmd),
+    Xbit(XbitCmd),
+}
+
+/// How a matching rule's drop/pass applies to the flow (Suricata's signature type property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// IP-only: evaluated on the first packet of each flow direction; actions apply to the flow.
+    IpOnly,
+    /// IP-only-like with negated addresses: every packet; actions apply to the flow.
+    LikeIpOnly,
+    /// Packet rule: actions apply to the packet only.
+    Packet,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    sid: u32,
+    gid: u32,
+    rev: u32,
+    action: Action,
+    msg: Arc<str>,
+    classtype: Option<Arc<str>>,
+    priority: u8,
+    noalert: bool,
+    kind: Kind,
+    proto: ProtoSpec,
+    ipver: IpVer,
+    src: AddrMatch,
+    dst: AddrMatch,
+    sport: PortMatch,
+    dport: PortMatch,
+    flow: FlowCheck,
+    needs_flow: bool,
+    bit_checks: Vec<BitCheck>,
+    int_checks: Vec<IntCmd>,
+    xbit_checks: Vec<XbitCmd>,
+    header: Vec<HeaderCheck>,
+    payload: Option<PayloadProgram>,
+    post: Vec<PostOp>,
+    thresholds: Vec<ThresholdSpec>,
+}
+
+/// Rules of one protocol class and port group: a prefilter over their fast patterns plus the
+/// rules without one.
+#[derive(Debug, Default)]
+struct Group {
+    always: Vec<u32>,
+    mpm_rules: Vec<u32>,
+    mpm: Option<Prefilter>,
+    /// Index of this group's prefilter scratch in [`DetectCtx`].
+    scratch: usize,
+}
+
+/// The rule groups of one protocol class: rules for any destination port, and rules for
+/// specific ports, looked up by the packet's destination port.
+#[derive(Debug, Default)]
+struct ClassGroups {
+    any: Group,
+    /// Sorted starts of destination-port intervals and the group (index into `by_port`,
+    /// `u32::MAX` for none) that covers each.
+    port_starts: Vec<u16>,
+    port_group: Vec<u32>,
+    by_port: Vec<Group>,
+}
+
+impl ClassGroups {
+    fn port_group(&self, port: u16) -> Option<&Group> {
+        let i = self.port_starts.partition_point(|s| *s <= port);
+        let g = *self.port_group.get(i.checked_sub(1)?)?;
+        self.by_port.get(g as usize)
+    }
+}
+
+const CLASS_TCP: usize = 0;
+const CLASS_UDP: usize = 1;
+const CLASS_ICMP4: usize = 2;
+const CLASS_ICMP6: usize = 3;
+const CLASS_OTHER: usize = 4;
+
+fn class_of(proto: u8) -> usize {
+    match proto {
+        6 => CLASS_TCP,
+        17 => CLASS_UDP,
+        1 => CLASS_ICMP4,
+        58 => CLASS_ICMP6,
+        _ => CLASS_OTHER,
+    }
+}
+
+/// The compiled, immutable rule set. `Send + Sync`; share it as `Arc<Engine>`.
+#[derive(Debug)]
+pub struct Engine {
+    /// In Suricata's signature order: the index is the rule's internal id (`num`).
+    rules: Vec<CompiledRule>,
+    ip_only: Vec<u32>,
+    classes: [ClassGroups; 5],
+    n_scratch: usize,
+    packet_alert_max: usize,
+    max_tracked: usize,
+    flowbit_names: Vec<Arc<str>>,
+}
+
+/// Per-worker scratch and tracked state (thresholds, xbits). Reused across packets: no
+/// allocation in steady state.
+#[derive(Debug)]
+pub struct DetectCtx {
+    pub(crate) cand: Vec<u32>,
+    pub(crate) queue: Vec<u32>,
+    payload: PayloadScratch,
+    mpm: Vec<PrefilterScratch>,
+    tracked: Tracked,
+}
+
+impl DetectCtx {
+    /// Scratch sized for `engine`.
+    pub fn new(engine: &Engine) -> DetectCtx {
+        let mut mpm = Vec::with_capacity(engine.n_scratch);
+        for c in &engine.classes {
+            for g in core::iter::once(&c.any).chain(c.by_port.iter()) {
+                if let Some(m) = &g.mpm {
+                    mpm.push(m.new_scratch());
+                }
+            }
+        }
+        DetectCtx {
+            cand: Vec::with_capacity(engine.rules.len().min(4096)),
+            queue: Vec::with_capacity(64),
+            payload: PayloadScratch::new(),
+            mpm,
+            tracked: Tracked::new(engine.max_tracked),
+        }
+    }
+
+    /// Live tracked entries (thresholds and xbits).
+    pub fn tracked_entries(&self) -> usize {
+        self.tracked.len()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Compile
+// ------------------------------------------------------------------------------------------
+
+struct Interner {
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn get(&self, name: &str) -> u32 {
+        self.ids.get(name).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// Order flowbit names by use count so the most used bits are the inline ones.
+fn intern_by_use<'a>(names: impl Iterator<Item = &'a str>) -> Interner {
+    let mut count: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, n) in names.enumerate() {
+        count.entry(n).or_insert((0, i)).0 += 1;
+    }
+    let mut v: Vec<(&str, (usize, usize))> = count.into_iter().collect();
+    v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+    Interner {
+        ids: v
+            .into_iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.to_string(), i as u32))
+            .collect(),
+    }
+}
+
+/// Whether an address expression contains a negation after variable expansion (Suricata's
+/// "contains negation", which makes an otherwise IP-only rule a per-packet rule). Variables are
+/// followed through Suricata's packaged definitions; other variables count as plain.
+fn addr_negated(e: &AddrExpr, depth: u32) -> bool {
+    if depth > 16 {
+        return false;
+    }
+    match e {
+        AddrExpr::Not(_) => true,
+        AddrExpr::List(l) => l.iter().any(|x| addr_negated(x, depth + 1)),
+        AddrExpr::Var(name) => SURICATA_ADDRESS_GROUPS
+            .iter()
+            .find(|(n, _)| n == name)
+            .is_some_and(|(_, text)| {
+                text.contains('!')
+                    || text
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+                        .filter_map(|w| w.strip_prefix('$'))
+                        .any(|v| addr_negated(&AddrExpr::Var(v.to_string()), depth + 1))
+            }),
+        _ => false,
+    }
+}
+
+fn is_any_addr(s: &IpSet) -> bool {
+    *s == IpSet::any()
+}
+
+fn is_any_port(s: &PortSet) -> bool {
+    *s == PortSet::any()
+}
+
+/// Sort key per Suricata's signature ordering: action, flowbits, flowint, hostbits, ippair bits
+/// (set before set+read before read before unused), priority, then sid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct OrderKey {
+    action: u8,
+    flowbits: u8,
+    flowint: u8,
+    hostbits: u8,
+    ippair: u8,
+    priority: u8,
+    sid: u32,
+}
+
+fn action_order(a: Action) -> u8 {
+    match a {
+        Action::Pass => 0,
+        Action::Drop => 1,
+        Action::Reject | Action::RejectSrc | Action::RejectDst | Action::RejectBoth => 2,
+        Action::Alert => 3,
+    }
+}
+
+/// 0 = set, 1 = set+read, 2 = read, 3 = unused (ascending sort puts setters first).
+fn usage_rank(read: bool, write: bool) -> u8 {
+    match (read, write) {
+        (false, true) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+        (false, false) => 3,
+    }
+}
+
+struct Draft {
+    rule: CompiledRule,
+    key: OrderKey,
+    bidi_copy: bool,
+}
+
+/// Why a rule is skipped.
+type Skip = String;
+
+fn app_reason(kw: &str) -> Skip {
+    format!("needs app-layer (issue 5): {kw}")
+}
+
+impl Engine {
+    /// Compile loaded rules. Never fails as a whole: rules the engine cannot honour are skipped
+    /// whole and reported.
+    pub fn compile(rules: &[SourceRule], vars: &Vars, opts: &EngineOptions) -> (Engine, CompileReport) {
+        let mut report = CompileReport::default();
+        let flowbits = intern_by_use(rules.iter().flat_map(|r| {
+            r.rule.options.iter().flat_map(|o| match o {
+                RuleOption::Flowbits(f) => f.names.iter().map(String::as_str).collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+        }));
+        let flowints = intern_by_use(rules.iter().flat_map(|r| {
+            r.rule.options.iter().flat_map(|o| match o {
+                RuleOption::Flowint(f) => {
+                    let mut v = vec![f.name.as_str()];
+                    if let Some(t) = f.value.as_deref() {
+                        if !t.starts_with(|c: char| c.is_ascii_digit()) {
+                            v.push(t);
+                        }
+                    }
+                    v
+                }
+                _ => Vec::new(),
+            })
+        }));
+        let xbits = intern_by_use(rules.iter().flat_map(|r| {
+            r.rule.options.iter().filter_map(|o| match o {
+                RuleOption::Xbits(x) => Some(x.name.as_str()),
+                _ => None,
+            })
+        }));
+        let mut slots: HashMap<(u32, u32, usize), u32> = HashMap::new();
+        let mut drafts: Vec<Draft> = Vec::with_capacity(rules.len());
+        for sr in rules {
+            let sid = sr.rule.sid();
+            match compile_rule(sr, vars, opts, &flowbits, &flowints, &xbits, &mut slots) {
+                Ok(mut ds) => {
+                    report.loaded += 1;
+                    drafts.append(&mut ds);
+                }
+                Err(reason) => report.skipped.push((sid, reason)),
+            }
+        }
+        drafts.sort_by(|a, b| a.key.cmp(&b.key).then(a.bidi_copy.cmp(&b.bidi_copy)));
+        let compiled: Vec<CompiledRule> = drafts.into_iter().map(|d| d.rule).collect();
+
+        let mut by_reason: HashMap<&str, usize> = HashMap::new();
+        for (_, r) in &report.skipped {
+            *by_reason.entry(r.as_str()).or_default() += 1;
+        }
+        let mut by_reason: Vec<(String, usize)> =
+            by_reason.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+        by_reason.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        report.by_reason = by_reason;
+
+        let mut engine = Engine {
+            rules: compiled,
+            ip_only: Vec::new(),
+            classes: Default::default(),
+            n_scratch: 0,
+            packet_alert_max: opts.packet_alert_max,
+            max_tracked: opts.max_tracked_entries,
+            flowbit_names: {
+                let mut v: Vec<(u32, Arc<str>)> =
+                    flowbits.ids.iter().map(|(n, i)| (*i, Arc::from(n.as_str()))).collect();
+                v.sort_by_key(|(i, _)| *i);
+                v.into_iter().map(|(_, n)| n).collect()
+            },
+        };
+        engine.build_groups(opts.mpm, &mut report);
+        report.ip_only = engine.ip_only.len();
+        (engine, report)
+    }
+
+    fn build_groups(&mut self, kind: MpmKind, report: &mut CompileReport) {
+        let mut members: [Vec<u32>; 5] = Default::default();
+        for (num, r) in self.rules.iter().enumerate() {
+            if r.kind == Kind::IpOnly {
+                self.ip_only.push(num as u32);
+                continue;
+            }
+            let classes: &[usize] = match r.proto {
+                ProtoSpec::Any => &[CLASS_TCP, CLASS_UDP, CLASS_ICMP4, CLASS_ICMP6, CLASS_OTHER],
+                ProtoSpec::Icmp => &[CLASS_ICMP4, CLASS_ICMP6],
+                ProtoSpec::One(p) => match class_of(p) {
+                    CLASS_TCP => &[CLASS_TCP],
+                    CLASS_UDP => &[CLASS_UDP],
+                    CLASS_ICMP4 => &[CLASS_ICMP4],
+                    CLASS_ICMP6 => &[CLASS_ICMP6],
+                    _ => &[CLASS_OTHER],
+                },
+            };
+            for c in classes {
+                members[*c].push(num as u32);
+            }
+        }
+        let mut scratch = 0usize;
+        let mut groups = 0usize;
+        let mut prefiltered = vec![false; self.rules.len()];
+        for (c, nums) in members.iter().enumerate() {
+            let with_ports = c == CLASS_TCP || c == CLASS_UDP;
+            let (any, specific): (Vec<u32>, Vec<u32>) = nums
+                .iter()
+                .partition(|n| !with_ports || self.rules[**n as usize].dport.is_any());
+            let mut cg = ClassGroups {
+                any: self.make_group(&any, kind, &mut scratch, &mut prefiltered),
+                ..ClassGroups::default()
+            };
+            groups += 1;
+            if !specific.is_empty() {
+                // Elementary destination-port intervals from every rule's set boundaries.
+                let mut bounds: Vec<u32> = vec![0, 65536];
+                for n in &specific {
+                    if let PortMatch::Set(s) = &self.rules[*n as usize].dport {
+                        for (a, b) in &s.0 .0 {
+                            bounds.push(*a as u32);
+                            bounds.push((*b as u32).saturating_add(1).min(65536));
+                        }
+                    }
+                }
+                bounds.sort_unstable();
+                bounds.dedup();
+                let mut seen: HashMap<Vec<u32>, u32> = HashMap::new();
+                let mut last: Option<u32> = None;
+                for w in bounds.windows(2) {
+                    let start = w[0] as u16;
+                    let set: Vec<u32> = specific
+                        .iter()
+                        .copied()
+                        .filter(|n| self.rules[*n as usize].dport.matches(start))
+                        .collect();
+                    let g = if set.is_empty() {
+                        u32::MAX
+                    } else if let Some(g) = seen.get(&set) {
+                        *g
+                    } else {
+                        let g = cg.by_port.len() as u32;
+                        let grp = self.make_group(&set, kind, &mut scratch, &mut prefiltered);
+                        cg.by_port.push(grp);
+                        groups += 1;
+                        seen.insert(set, g);
+                        g
+                    };
+                    if last != Some(g) {
+                        cg.port_starts.push(start);
+                        cg.port_group.push(g);
+                        last = Some(g);
+                    }
+                }
+            }
+            self.classes[c] = cg;
+        }
+        self.n_scratch = scratch;
+        report.groups = groups;
+        report.prefiltered = prefiltered.iter().filter(|p| **p).count();
+    }
+
+    fn make_group(
+        &self,
+        nums: &[u32],
+        kind: MpmKind,
+        scratch: &mut usize,
+        prefiltered: &mut [bool],
+    ) -> Group {
+        let mut g = Group::default();
+        let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
+        for n in nums {
+            match self.rules[*n as usize].payload.as_ref().and_then(|p| p.fast_pattern()) {
+                Some((lit, nocase)) if !lit.is_empty() => {
+                    pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
+                    g.mpm_rules.push(*n);
+                }
+                _ => g.always.push(*n),
+            }
+        }
+        if !pats.is_empty() {
+            match Prefilter::build(&pats, kind) {
+                Ok(m) => {
+                    for n in &g.mpm_rules {
+                        prefiltered[*n as usize] = true;
+                    }
+                    g.mpm = Some(m);
+                    g.scratch = *scratch;
+                    *scratch += 1;
+                }
+                Err(_) => {
+                    // The matcher refused the set: check these rules on every packet instead.
+                    g.always.append(&mut g.mpm_rules);
+                    g.always.sort_unstable();
+                }
+            }
+        }
+        g
+    }
+
+    /// Number of compiled rules (bidirectional rules count twice, as in Suricata).
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when no rule was compiled.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Flowbit names by bit id.
+    pub fn flowbit_names(&self) -> &[Arc<str>] {
+        &self.flowbit_names
+    }
+
+    /// Sids in evaluation (Suricata signature) order.
+    pub fn sid_order(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rules.iter().map(|r| r.sid)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_rule(
+    sr: &SourceRule,
+    vars: &Vars,
+    opts: &EngineOptions,
+    flowbits: &Interner,
+    flowints: &Interner,
+    xbits: &Interner,
+    slots: &mut HashMap<(u32, u32, usize), u32>,
+) -> Result<Vec<Draft>, Skip> {
+    let r = &sr.rule;
+    let (proto, ipver) = match r.proto {
+        Protocol::Ip => (ProtoSpec::Any, IpVer::Both),
+        Protocol::Tcp | Protocol::TcpPkt => (ProtoSpec::One(6), IpVer::Both),
+        Protocol::Udp => (ProtoSpec::One(17), IpVer::Both),
+        Protocol::Icmp => (ProtoSpec::Icmp, IpVer::Both),
+        Protocol::TcpStream => return Err("tcp-stream: needs stream reassembly (issue 5)".into()),
+        Protocol::App("icmpv4") => (ProtoSpec::One(1), IpVer::Both),
+        Protocol::App("icmpv6") => (ProtoSpec::One(58), IpVer::Both),
+        Protocol::App("ipv4" | "ip4") => (ProtoSpec::Any, IpVer::V4),
+        Protocol::App("ipv6" | "ip6") => (ProtoSpec::Any, IpVer::V6),
+        Protocol::App("sctp") => (ProtoSpec::One(132), IpVer::Both),
+        Protocol::App(name) => return Err(app_reason(name)),
+    };
+    let src = vars.resolve_addr(&r.src).map_err(|e| format!("address: {e}"))?;
+    let dst = vars.resolve_addr(&r.dst).map_err(|e| format!("address: {e}"))?;
+    let sport = vars.resolve_port(&r.sport).map_err(|e| format!("port: {e}"))?;
+    let dport = vars.resolve_port(&r.dport).map_err(|e| format!("port: {e}"))?;
+    let negated = addr_negated(&r.src, 0) || addr_negated(&r.dst, 0);
+
+    let mut noalert = false;
+    let mut priority: Option<u8> = None;
+    let mut flow = FlowCheck::default();
+    let mut has_flow_kw = false;
+    let mut bit_checks = Vec::new();
+    let mut int_checks = Vec::new();
+    let mut xbit_checks = Vec::new();
+    let mut header = Vec::new();
+    let mut post = Vec::new();
+    let mut thresholds = Vec::new();
+    let mut payload_opts: Vec<&RuleOption> = Vec::new();
+    let mut needs_flow = false;
+    let (mut fb_read, mut fb_write) = (false, false);
+    let (mut fi_read, mut fi_write) = (false, false);
+    let (mut hb_read, mut hb_write) = (false, false);
+    let (mut ip_read, mut ip_write) = (false, false);
+    let mut only_set_flowbits = true;
+    let mut ip_only_compatible = true;
+    let mut buffer = Buffer::Payload;
+    for o in &r.options {
+        if let Some(h) = HeaderCheck::compile(o).map_err(|kw| format!("unsupported value: {kw}"))? {
+            header.push(h);
+            ip_only_compatible = false;
+            continue;
+        }
+        match o {
+            RuleOption::Msg(_)
+            | RuleOption::Sid(_)
+            | RuleOption::Rev(_)
+            | RuleOption::Gid(_)
+            | RuleOption::Classtype(_)
+            | RuleOption::Reference(_)
+            | RuleOption::Metadata(_)
+            | RuleOption::Target(_)
+            | RuleOption::Prefilter => {}
+            // Tagging only adds packets to what is logged; it never changes alerts.
+            RuleOption::Tag(_) => {}
+            RuleOption::Priority(p) => priority = Some(*p),
+            RuleOption::Noalert => noalert = true,
+            RuleOption::Buffer(b) => {
+                buffer = *b;
+                if *b != Buffer::Payload {
+                    return Err(if b.app_family().is_some() || b.legacy_name().is_some() {
+                        app_reason(b.name())
+                    } else {
+                        format!("buffer not supported yet: {}", b.name())
+                    });
+                }
+                ip_only_compatible = false;
+            }
+            RuleOption::Content(c) => {
+                let b = if c.legacy_modifier { c.buffer } else { buffer };
+                if b != Buffer::Payload {
+                    return Err(app_reason(b.legacy_name().unwrap_or(b.name())));
+                }
+                payload_opts.push(o);
+                ip_only_compatible = false;
+            }
+            RuleOption::Transform(_)
+            | RuleOption::Pcre(_)
+            | RuleOption::Isdataat(_)
+            | RuleOption::ByteTest(_)
+            | RuleOption::ByteJump(_)
+            | RuleOption::ByteExtract(_)
+            | RuleOption::ByteMath(_)
+            | RuleOption::Bsize(_) => {
+                payload_opts.push(o);
+                ip_only_compatible = false;
+            }
+            RuleOption::Base64Decode(_) => return Err("base64_decode: not supported yet".into()),
+            RuleOption::Flow(f) => {
+                if has_flow_kw {
+                    return Err("flow: given twice".into());
+                }
+                has_flow_kw = true;
+                ip_only_compatible = false;
+                if f.stream == Some(FlowStream::OnlyStream) {
+                    return Err("flow:only_stream: needs stream reassembly (issue 5)".into());
+                }
+                flow = FlowCheck {
+                    dir: f.dir,
+                    state: f.state,
+                    stream: f.stream,
+                    frag: f.frag,
+                    needs_flow: f.state.is_some() || f.stream.is_some() || f.frag.is_some(),
+                };
+                needs_flow |= flow.needs_flow;
+            }
+            RuleOption::Flowbits(fb) => {
+                needs_flow = true;
+                let ids: Vec<u32> = fb.names.iter().map(|n| flowbits.get(n)).collect();
+                match fb.cmd {
+                    FlowbitsCmd::NoAlert => noalert = true,
+                    FlowbitsCmd::IsSet => {
+                        fb_read = true;
+                        only_set_flowbits = false;
+                        bit_checks.push(BitCheck::IsSet { ids, any: fb.any });
+                    }
+                    FlowbitsCmd::IsNotSet => {
+                        fb_read = true;
+                        only_set_flowbits = false;
+                        bit_checks.push(BitCheck::IsNotSet { ids, any: fb.any });
+                    }
+                    cmd @ (FlowbitsCmd::Set | FlowbitsCmd::Unset | FlowbitsCmd::Toggle) => {
+                        fb_write = true;
+                        if cmd != FlowbitsCmd::Set {
+                            only_set_flowbits = false;
+                        }
+                        post.extend(ids.into_iter().map(|id| PostOp::Bit(cmd, id)));
+                    }
+                }
+            }
+            RuleOption::Flowint(fi) => {
+                needs_flow = true;
+                ip_only_compatible = false;
+                let op = match fi.op {
+                    "=" => IntOp::Set,
+                    "+" => IntOp::Add,
+                    "-" => IntOp::Sub,
+                    "==" => IntOp::Eq,
+                    "!=" => IntOp::Ne,
+                    "<" => IntOp::Lt,
+                    "<=" => IntOp::Le,
+                    ">" => IntOp::Gt,
+                    ">=" => IntOp::Ge,
+                    "isset" => IntOp::IsSet,
+                    _ => IntOp::NotSet,
+                };
+                let target = match fi.value.as_deref() {
+                    None => IntTarget::Value(0),
+                    Some(v) => match v.parse::<u32>() {
+                        Ok(n) => IntTarget::Value(n),
+                        Err(_) if v.starts_with(|c: char| c.is_ascii_digit()) => {
+                            return Err(format!("flowint: bad value `{v}`"))
+                        }
+                        Err(_) => IntTarget::Var(flowints.get(v)),
+                    },
+                };
+                let cmd = IntCmd {
+                    id: flowints.get(&fi.name),
+                    op,
+                    target,
+                };
+                if matches!(op, IntOp::Set | IntOp::Add | IntOp::Sub) {
+                    fi_write = true;
+                    post.push(PostOp::Int(cmd));
+                } else {
+                    fi_read = true;
+                    int_checks.push(cmd);
+                }
+            }
+            RuleOption::Xbits(x) => {
+                let track = match x.track {
+                    Track::IpSrc => XTrack::Src,
+                    Track::IpDst => XTrack::Dst,
+                    Track::IpPair => XTrack::Pair,
+                    other => return Err(format!("xbits: track {other} not supported")),
+                };
+                let cmd = XbitCmd {
+                    id: xbits.get(&x.name),
+                    track,
+                    cmd: x.cmd,
+                    expire: x.expire.unwrap_or(XBITS_EXPIRE_DEFAULT),
+                };
+                let (read, write) = if track == XTrack::Pair {
+                    (&mut ip_read, &mut ip_write)
+                } else {
+                    (&mut hb_read, &mut hb_write)
+                };
+                match x.cmd {
+                    FlowbitsCmd::IsSet | FlowbitsCmd::IsNotSet => {
+                        *read = true;
+                        xbit_checks.push(cmd);
+                    }
+                    FlowbitsCmd::Set | FlowbitsCmd::Unset | FlowbitsCmd::Toggle => {
+                        *write = true;
+                        post.push(PostOp::Xbit(cmd));
+                    }
+                    FlowbitsCmd::NoAlert => noalert = true,
+                }
+            }
+            RuleOption::Threshold(t) | RuleOption::DetectionFilter(t) => {
+                if !matches!(t.track, Track::BySrc | Track::ByDst | Track::ByRule | Track::ByBoth) {
+                    return Err(format!("threshold: track {} not in Suricata 7", t.track));
+                }
+                let which = usize::from(matches!(o, RuleOption::DetectionFilter(_)));
+                let next = slots.len() as u32;
+                let slot = *slots.entry((r.gid(), r.sid().0, which)).or_insert(next);
+                thresholds.push(ThresholdSpec {
+                    slot,
+                    ty: t.ty,
+                    track: t.track,
+                    count: t.count,
+                    seconds: t.seconds,
+                });
+            }
+            RuleOption::StreamSize(_) => {
+                return Err("stream_size: needs stream tracking (issue 5)".into())
+            }
+            RuleOption::Urilen { .. } => return Err(app_reason("urilen")),
+            RuleOption::AppLayerProtocol { .. } => return Err(app_reason("app-layer-protocol")),
+            RuleOption::TlsVersion(_) => return Err(app_reason("tls.version")),
+            RuleOption::SslVersion(_) => return Err(app_reason("ssl_version")),
+            RuleOption::SslState(_) => return Err(app_reason("ssl_state")),
+            RuleOption::AppLayerEvent(_) => return Err(app_reason("app-layer-event")),
+            _ => return Err(format!("keyword not supported by the engine: {o}")),
+        }
+    }
+    // Suricata evaluates a threshold before a detection_filter? It keeps one of each; order
+    // as written is kept.
+    if thresholds
+        .iter()
+        .filter(|t| t.ty != ThresholdType::DetectionFilter)
+        .count()
+        > 1
+    {
+        return Err("threshold: given twice".into());
+    }
+    let payload = if payload_opts.is_empty() {
+        None
+    } else {
+        Some(PayloadProgram::compile(&payload_opts).map_err(|u| {
+            format!("{}: {}", u.keyword, u.reason)
+        })?)
+    };
+    let ip_only = ip_only_compatible && only_set_flowbits && payload.is_none() && !has_flow_kw;
+    let kind = match (ip_only, negated) {
+        (true, false) => Kind::IpOnly,
+        (true, true) => Kind::LikeIpOnly,
+        _ => Kind::Packet,
+    };
+    // The IP-only path has no flow requirement (its flowbits:set is a no-op without a flow).
+    let needs_flow = needs_flow && kind != Kind::IpOnly;
+    let classtype = r.classtype().map(Arc::from);
+    let priority = priority
+        .or_else(|| {
+            r.classtype()
+                .and_then(|c| opts.classifications.get(c))
+                .map(|c| c.priority)
+        })
+        .unwrap_or(3);
+    let msg: Arc<str> = Arc::from(r.msg().unwrap_or(""));
+    let key = OrderKey {
+        action: action_order(r.action),
+        flowbits: usage_rank(fb_read, fb_write),
+        flowint: usage_rank(fi_read, fi_write),
+        hostbits: usage_rank(hb_read, hb_write),
+        ippair: usage_rank(ip_read, ip_write),
+        priority,
+        sid: r.sid().0,
+    };
+    let make = |src: &IpSet, dst: &IpSet, sport: &PortSet, dport: &PortSet, payload| CompiledRule {
+        sid: r.sid().0,
+        gid: r.gid(),
+        rev: r.rev(),
+        action: r.action,
+        msg: msg.clone(),
+        classtype: classtype.clone(),
+        priority,
+        noalert,
+        kind,
+        proto,
+        ipver,
+        src: if is_any_addr(src) { AddrMatch::Any } else { AddrMatch::Set(src.clone()) },
+        dst: if is_any_addr(dst) { AddrMatch::Any } else { AddrMatch::Set(dst.clone()) },
+        sport: if is_any_port(sport) { PortMatch::Any } else { PortMatch::Set(sport.clone()) },
+        dport: if is_any_port(dport) { PortMatch::Any } else { PortMatch::Set(dport.clone()) },
+        flow,
+        needs_flow,
+        bit_checks: bit_checks.clone(),
+        int_checks: int_checks.clone(),
+        xbit_checks: xbit_checks.clone(),
+        header: header.clone(),
+        payload,
+        post: post.clone(),
+        thresholds: thresholds.clone(),
+    };
+    let mut out = vec![Draft {
+        rule: make(&src, &dst, &sport, &dport, payload.clone()),
+        key,
+        bidi_copy: false,
+    }];
+    // `<>`: Suricata adds a second signature with source and destination switched, unless
+    // both sides are the same.
+    if r.dir == Direction::Both && !(src == dst && sport == dport) {
+        out.push(Draft {
+            rule: make(&dst, &src, &dport, &sport, payload),
+            key,
+            bidi_copy: true,
+        });
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// Inspect
+// ------------------------------------------------------------------------------------------
+
+impl Engine {
+    /// Inspect one packet. `flow` is the packet's per-flow state (from the flow table) when
+    /// `p.flow` is set. Alerts are appended to `alerts` in Suricata's order (at most
+    /// `packet_alert_max`); the verdict is what the rules ask for (pass unless a drop/reject
+    /// rule matched, or the flow was dropped earlier).
+    pub fn inspect(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &PacketInfo<'_>,
+        flow: Option<&mut FlowDetect>,
+        alerts: &mut Vec<Alert>,
+    ) -> Verdict {
+        self.inspect_with(ctx, p, flow, alerts, false)
+    }
+
+    /// [`Engine::inspect`]; `naive` evaluates every packet rule instead of the packet's groups
+    /// (the reference the grouping is tested against).
+    pub(crate) fn inspect_with(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &PacketInfo<'_>,
+        mut flow: Option<&mut FlowDetect>,
+        alerts: &mut Vec<Alert>,
+        naive: bool,
+    ) -> Verdict {
+        if let Some(f) = flow.as_deref() {
+            if f.dropped() {
+                return Verdict::Drop;
+            }
+            if f.passed() {
+                return Verdict::Pass;
+            }
+        }
+        if p.flow.is_none() {
+            flow = None;
+        }
+        let v = View::new(p.pkt, p.raw);
+        ctx.queue.clear();
+
+        // IP-only rules: once per flow direction (every packet without a flow).
+        let first = p.flow.is_none_or(|f| {
+            f.flags
+                .contains(seawall_flow::PacketFlags::FIRST_IN_DIRECTION)
+        });
+        if first {
+            for &n in &self.ip_only {
+                if self.eval(n, &v, p, flow.as_deref_mut(), ctx) {
+                    ctx.queue.push(n);
+                }
+            }
+        }
+
+        // Packet rules: the class's any-port group plus the destination port's group.
+        let class = &self.classes[class_of(v.proto)];
+        ctx.cand.clear();
+        let port_group = if v.has_ports { class.port_group(v.dport) } else { None };
+        for g in core::iter::once(&class.any).chain(port_group) {
+            ctx.cand.extend_from_slice(&g.always);
+            if let Some(m) = &g.mpm {
+                if !v.payload.is_empty() {
+                    let (cand, scratch) = (&mut ctx.cand, &mut ctx.mpm[g.scratch]);
+                    m.scan(v.payload, scratch, &mut |id| {
+                        if let Some(n) = g.mpm_rules.get(id as usize) {
+                            cand.push(*n);
+                        }
+                    });
+                }
+            }
+        }
+        if naive {
+            ctx.cand.clear();
+            ctx.cand.extend(
+                (0..self.rules.len() as u32).filter(|n| self.rules[*n as usize].kind != Kind::IpOnly),
+            );
+        }
+        ctx.cand.sort_unstable();
+        ctx.cand.dedup();
+        for i in 0..ctx.cand.len() {
+            let n = ctx.cand[i];
+            if self.eval(n, &v, p, flow.as_deref_mut(), ctx) {
+                ctx.queue.push(n);
+            }
+        }
+
+        self.finalize(ctx, &v, p, flow, alerts)
+    }
+
+    /// Full verification of rule `n`; runs its post-match operations when it matches.
+    fn eval(
+        &self,
+        n: u32,
+        v: &View<'_>,
+        p: &PacketInfo<'_>,
+        mut flow: Option<&mut FlowDetect>,
+        ctx: &mut DetectCtx,
+    ) -> bool {
+        let r = &self.rules[n as usize];
+        // Header.
+        match r.ipver {
+            IpVer::V4 if !v.v4 => return false,
+            IpVer::V6 if v.v4 => return false,
+            _ => {}
+        }
+        if !r.proto.matches(v.proto) {
+            return false;
+        }
+        if v.has_ports {
+            if !r.dport.matches(v.dport) || !r.sport.matches(v.sport) {
+                return false;
+            }
+        } else if !(r.sport.is_any() && r.dport.is_any()) {
+            return false;
+        }
+        if !r.dst.matches(v.dst) || !r.src.matches(v.src) {
+            return false;
+        }
+        // Flow.
+        if r.needs_flow && p.flow.is_none() {
+            return false;
+        }
+        if !flow_matches(&r.flow, p) {
+            return false;
+        }
+        for c in &r.bit_checks {
+            let Some(f) = flow.as_deref() else {
+                return false;
+            };
+            let ok = match c {
+                BitCheck::IsSet { ids, any: true } => ids.iter().any(|i| f.is_set(*i)),
+                BitCheck::IsSet { ids, any: false } => ids.iter().all(|i| f.is_set(*i)),
+                BitCheck::IsNotSet { ids, any: true } => ids.iter().any(|i| !f.is_set(*i)),
+                BitCheck::IsNotSet { ids, any: false } => ids.iter().all(|i| !f.is_set(*i)),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        for c in &r.int_checks {
+            let Some(f) = flow.as_deref() else {
+                return false;
+            };
+            if !int_check(f, c) {
+                return false;
+            }
+        }
+        for x in &r.xbit_checks {
+            let set = ctx.tracked.xbit_isset(x.id, xwho(x.track, v), p.ts);
+            if set != (x.cmd == FlowbitsCmd::IsSet) {
+                return false;
+            }
+        }
+        if !r.header.iter().all(|h| h.matches(v)) {
+            return false;
+        }
+        if let Some(prog) = &r.payload {
+            if !prog.matches(v.payload, &mut ctx.payload) {
+                return false;
+            }
+        }
+        // Post-match: in rule evaluation order, so later rules see the effect.
+        for op in &r.post {
+            match *op {
+                PostOp::Bit(cmd, id) => {
+                    if let Some(f) = flow.as_deref_mut() {
+                        match cmd {
+                            FlowbitsCmd::Set => f.set(id, true),
+                            FlowbitsCmd::Unset => f.set(id, false),
+                            FlowbitsCmd::Toggle => {
+                                let on = f.is_set(id);
+                                f.set(id, !on);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                PostOp::Int(c) => {
+                    if let Some(f) = flow.as_deref_mut() {
+                        int_update(f, &c);
+                    }
+                }
+                PostOp::Xbit(x) => {
+                    let op = match x.cmd {
+                        FlowbitsCmd::Set => XbitOp::Set,
+                        FlowbitsCmd::Unset => XbitOp::Unset,
+                        _ => XbitOp::Toggle,
+                    };
+                    ctx.tracked
+                        .xbit_update(x.id, xwho(x.track, v), op, x.expire, p.ts);
+                }
+            }
+        }
+        true
+    }
+
+    /// Suricata's `PacketAlertFinalize`: order by internal id, thresholds, actions, pass
+    /// stops, `packet_alert_max`.
+    fn finalize(
+        &self,
+        ctx: &mut DetectCtx,
+        v: &View<'_>,
+        p: &PacketInfo<'_>,
+        mut flow: Option<&mut FlowDetect>,
+        alerts: &mut Vec<Alert>,
+    ) -> Verdict {
+        ctx.queue.sort_unstable();
+        let mut verdict = Verdict::Pass;
+        let mut kept = 0usize;
+        for i in 0..ctx.queue.len() {
+            let n = ctx.queue[i];
+            let r = &self.rules[n as usize];
+            let mut outcome = ThOutcome::Alert;
+            for t in &r.thresholds {
+                let who = match t.track {
+                    Track::BySrc => Who::Host(v.src),
+                    Track::ByDst => Who::Host(v.dst),
+                    Track::ByBoth => Who::Pair(v.src, v.dst),
+                    _ => Who::Rule,
+                };
+                outcome = ctx.tracked.threshold(t, who, p.ts);
+                if outcome != ThOutcome::Alert {
+                    break;
+                }
+            }
+            let is_pass = r.action == Action::Pass;
+            let is_drop = !matches!(r.action, Action::Alert | Action::Pass);
+            if outcome != ThOutcome::Suppress && !(verdict != Verdict::Pass && is_pass) {
+                if r.kind != Kind::Packet && (is_drop || is_pass) {
+                    if let Some(f) = flow.as_deref_mut() {
+                        f.apply_action(is_drop);
+                    }
+                }
+                if is_drop && verdict == Verdict::Pass {
+                    verdict = match r.action {
+                        Action::Drop => Verdict::Drop,
+                        Action::RejectDst => Verdict::Reject(RejectKind::Dst),
+                        Action::RejectBoth => Verdict::Reject(RejectKind::Both),
+                        _ => Verdict::Reject(RejectKind::Src),
+                    };
+                }
+            }
+            let alerting = is_pass || !r.noalert;
+            if outcome != ThOutcome::Alert || !alerting {
+                continue;
+            }
+            if kept < self.packet_alert_max {
+                if is_pass {
+                    break;
+                }
+                kept += 1;
+                alerts.push(Alert {
+                    sid: r.sid,
+                    gid: r.gid,
+                    rev: r.rev,
+                    action: r.action,
+                    msg: r.msg.clone(),
+                    classtype: r.classtype.clone(),
+                    priority: r.priority,
+                    rule_index: n,
+                });
+            }
+        }
+        verdict
+    }
+}
+
+fn xwho(t: XTrack, v: &View<'_>) -> Who {
+    match t {
+        XTrack::Src => Who::Host(v.src),
+        XTrack::Dst => Who::Host(v.dst),
+        XTrack::Pair => Who::pair(v.src, v.dst),
+    }
+}
+
+/// Suricata's `FlowMatch` plus the direction-only form (a group filter: packets without a flow
+/// count as to_server).
+fn flow_matches(c: &FlowCheck, p: &PacketInfo<'_>) -> bool {
+    let dir = p.flow.map(|f| f.direction);
+    if !c.needs_flow {
+        return match c.dir {
+            None => true,
+            Some(FlowDir::ToServer) => dir != Some(FlowDirection::ToClient),
+            Some(FlowDir::ToClient) => dir == Some(FlowDirection::ToClient),
+        };
+    }
+    let Some(f) = p.flow else {
+        return false;
+    };
+    let dir_ok = match c.dir {
+        None => true,
+        Some(FlowDir::ToServer) => f.direction == FlowDirection::ToServer,
+        Some(FlowDir::ToClient) => f.direction == FlowDirection::ToClient,
+    };
+    let state_ok = match c.state {
+        None | Some(FlowState::Stateless) => true,
+        Some(FlowState::Established) => f.established(),
+        Some(FlowState::NotEstablished) => !f.established(),
+    };
+    // Packet-level inspection: never a stream match, so `no_stream` holds.
+    let frag_ok = match c.frag {
+        None => true,
+        Some(only) => only == p.reassembled,
+    };
+    dir_ok && state_ok && frag_ok
+}
+
+fn int_target(f: &FlowDetect, t: IntTarget) -> u32 {
+    match t {
+        IntTarget::Value(v) => v,
+        IntTarget::Var(id) => f.int(id).unwrap_or(0),
+    }
+}
+
+fn int_check(f: &FlowDetect, c: &IntCmd) -> bool {
+    let cur = f.int(c.id);
+    let t = int_target(f, c.target);
+    match c.op {
+        IntOp::IsSet => cur.is_some(),
+        IntOp::NotSet => cur.is_none(),
+        IntOp::Eq => cur.is_some_and(|x| x == t),
+        IntOp::Ne => cur.is_some_and(|x| x != t),
+        IntOp::Lt => cur.is_some_and(|x| x < t),
+        IntOp::Le => cur.is_some_and(|x| x <= t),
+        IntOp::Gt => cur.is_some_and(|x| x > t),
+        IntOp::Ge => cur.is_some_and(|x| x >= t),
+        IntOp::Set | IntOp::Add | IntOp::Sub => true,
+    }
+}
+
+fn int_update(f: &mut FlowDetect, c: &IntCmd) {
+    let t = int_target(f, c.target);
+    match (c.op, f.int(c.id)) {
+        (IntOp::Set, _) => f.set_int(c.id, t),
+        (IntOp::Add, Some(x)) => f.set_int(c.id, x.wrapping_add(t)),
+        (IntOp::Add, None) => f.set_int(c.id, t),
+        (IntOp::Sub, Some(x)) => f.set_int(c.id, x.wrapping_sub(t)),
+        _ => {}
+    }
+}
