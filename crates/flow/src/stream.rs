@@ -1541,4 +1541,15 @@ mod tests {
         assert_eq!(drain(&mut t, &mut pool, c.reversed()), b"HTTP/1.0 200");
         assert_eq!(pool.memory_bytes(), t.heap_bytes());
     }
+
+    /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 416 bytes
+    /// on 64-bit targets; the handle kept in the flow entry is 8.
+    #[test]
+    fn test_sizes() {
+        assert_eq!(size_of::<Half>(), 192);
+        assert_eq!(size_of::<StreamTracker>(), 384);
+        assert_eq!(StreamTable::bytes_per_tracker(), 416);
+        assert_eq!(size_of::<StreamHandle>(), 8);
+        assert_eq!(size_of::<Option<StreamHandle>>(), 12);
+    }
 }
