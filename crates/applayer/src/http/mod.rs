@@ -295,6 +295,8 @@ struct Half {
     decoder: Option<Decoder>,
     body_event_sent: bool,
     body_bytes: u64,
+    /// The head's first line end was found (HTTP/0.9 check done).
+    first_line_seen: bool,
 }
 
 impl Default for Half {
@@ -307,6 +309,7 @@ impl Default for Half {
             decoder: None,
             body_event_sent: false,
             body_bytes: 0,
+            first_line_seen: false,
         }
     }
 }
@@ -381,6 +384,7 @@ impl HttpState {
             h.state = State::Resync;
             h.buf = Vec::new();
             h.scan = 0;
+            h.first_line_seen = false;
             h.decoder = None;
         }
     }
@@ -456,8 +460,14 @@ impl HttpState {
         let take = room.min(data.len());
         let old_len = h.buf.len();
         h.buf.extend_from_slice(&data[..take]);
-        match find_head_end(&h.buf, h.scan, dir == Direction::ToServer) {
+        match find_head_end(
+            &h.buf,
+            h.scan,
+            dir == Direction::ToServer,
+            &mut h.first_line_seen,
+        ) {
             Some(end) => {
+                h.first_line_seen = false;
                 let used = end - old_len;
                 let mut head = std::mem::take(&mut h.buf);
                 head.truncate(end);
@@ -868,9 +878,16 @@ fn nonempty(v: &[u8]) -> Option<&[u8]> {
 
 /// End of the head (index just past the empty line), searching from `from`. For requests, a
 /// first line without a protocol is an HTTP/0.9 request that ends at that line.
-fn find_head_end(buf: &[u8], from: usize, request: bool) -> Option<usize> {
-    if request && from == 0 {
-        if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+fn find_head_end(
+    buf: &[u8],
+    from: usize,
+    request: bool,
+    first_line_seen: &mut bool,
+) -> Option<usize> {
+    if request && !*first_line_seen {
+        let lf = from.saturating_sub(3);
+        if let Some(nl) = buf[lf..].iter().position(|&b| b == b'\n').map(|p| p + lf) {
+            *first_line_seen = true;
             let line = &buf[..nl];
             let (_, _, proto) = parse_request_line(strip_cr(line));
             if proto.is_empty() {
