@@ -1,1 +1,193 @@
-//! Multi-pattern matching: one trait, Hyperscan and Aho-Corasick backends.
+//! Multi-pattern matching: one trait ([`Mpm`]), two backends — Hyperscan (Debian's libhyperscan,
+//! as Suricata uses) and aho-corasick (pure Rust) — built from one [`MpmBuilder`].
+//!
+//! Semantics shared by both backends, checked by a property test: patterns are literal bytes,
+//! each case-sensitive or ASCII case-insensitive; a scan reports the id of every pattern that
+//! occurs anywhere in the haystack, once per pattern per scan (so an id shared by several
+//! patterns may be reported more than once), in no particular order.
+//!
+//! Default backend ([`MpmKind::default`]): Hyperscan, by measurement (benches/benches/mpm.rs, ET
+//! Open fast patterns over bench-mixed.pcap payloads, one core): Hyperscan is several times
+//! faster than aho-corasick on this workload; see the bench for the figures.
+
+mod ac;
+mod hs;
+
+pub use ac::{AhoCorasickMpm, AhoCorasickScratch};
+pub use hs::{HyperscanMpm, HyperscanScratch};
+
+/// A built multi-pattern matcher. Immutable and shared between workers; each worker owns a
+/// scratch.
+pub trait Mpm: Send + Sync {
+    /// Per-worker scan state.
+    type Scratch: Send;
+    /// A scratch for this matcher.
+    fn new_scratch(&self) -> Self::Scratch;
+    /// Call `on_match` with the id of each pattern found in `hay` (once per pattern).
+    fn scan(&self, hay: &[u8], scratch: &mut Self::Scratch, on_match: &mut dyn FnMut(u32));
+}
+
+/// Which backend to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MpmKind {
+    /// Hyperscan (libhs 5): the measured default.
+    #[default]
+    Hyperscan,
+    /// aho-corasick 1.1 (pure Rust, overlapping search).
+    AhoCorasick,
+}
+
+impl MpmKind {
+    /// Stable lowercase name (`hyperscan`, `aho-corasick`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MpmKind::Hyperscan => "hyperscan",
+            MpmKind::AhoCorasick => "aho-corasick",
+        }
+    }
+
+    /// Parse [`MpmKind::name`].
+    pub fn from_name(s: &str) -> Option<MpmKind> {
+        match s {
+            "hyperscan" | "hs" => Some(MpmKind::Hyperscan),
+            "aho-corasick" | "ac" => Some(MpmKind::AhoCorasick),
+            _ => None,
+        }
+    }
+}
+
+/// Why a matcher could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MpmError {
+    /// A pattern with no bytes (never a fast pattern: contents are never empty).
+    #[error("empty pattern for id {0}")]
+    EmptyPattern(u32),
+    /// Hyperscan refused to compile the database.
+    #[error("hyperscan compile failed: {0}")]
+    Hyperscan(String),
+    /// aho-corasick refused to build the automaton.
+    #[error("aho-corasick build failed: {0}")]
+    AhoCorasick(String),
+}
+
+/// One pattern to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PatternDef {
+    pub id: u32,
+    pub bytes: Vec<u8>,
+    pub nocase: bool,
+}
+
+/// Collects patterns, then builds either backend.
+#[derive(Debug, Clone, Default)]
+pub struct MpmBuilder {
+    patterns: Vec<PatternDef>,
+}
+
+impl MpmBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a literal; `nocase` makes it ASCII case-insensitive. Ids need not be unique.
+    pub fn add(&mut self, id: u32, pattern: &[u8], nocase: bool) {
+        self.patterns.push(PatternDef {
+            id,
+            bytes: pattern.to_vec(),
+            nocase,
+        });
+    }
+
+    /// Number of patterns added.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// True when no pattern was added.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Build the matcher.
+    pub fn build(self, kind: MpmKind) -> Result<BuiltMpm, MpmError> {
+        if let Some(p) = self.patterns.iter().find(|p| p.bytes.is_empty()) {
+            return Err(MpmError::EmptyPattern(p.id));
+        }
+        Ok(match kind {
+            MpmKind::Hyperscan => BuiltMpm::Hyperscan(HyperscanMpm::build(&self.patterns)?),
+            MpmKind::AhoCorasick => BuiltMpm::AhoCorasick(AhoCorasickMpm::build(&self.patterns)?),
+        })
+    }
+}
+
+/// Either backend behind one concrete type (what the engine stores).
+#[derive(Debug)]
+pub enum BuiltMpm {
+    Hyperscan(HyperscanMpm),
+    AhoCorasick(AhoCorasickMpm),
+}
+
+/// Scratch of a [`BuiltMpm`].
+#[derive(Debug)]
+pub enum BuiltScratch {
+    Hyperscan(HyperscanScratch),
+    AhoCorasick(AhoCorasickScratch),
+}
+
+impl BuiltMpm {
+    /// The backend in use.
+    pub fn kind(&self) -> MpmKind {
+        match self {
+            BuiltMpm::Hyperscan(_) => MpmKind::Hyperscan,
+            BuiltMpm::AhoCorasick(_) => MpmKind::AhoCorasick,
+        }
+    }
+
+    /// Number of patterns.
+    pub fn len(&self) -> usize {
+        match self {
+            BuiltMpm::Hyperscan(m) => m.len(),
+            BuiltMpm::AhoCorasick(m) => m.len(),
+        }
+    }
+
+    /// True when built from no pattern (never matches).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A scratch for this matcher.
+    pub fn new_scratch(&self) -> BuiltScratch {
+        match self {
+            BuiltMpm::Hyperscan(m) => BuiltScratch::Hyperscan(m.new_scratch()),
+            BuiltMpm::AhoCorasick(m) => BuiltScratch::AhoCorasick(m.new_scratch()),
+        }
+    }
+
+    /// Scan `hay`. A scratch made by another matcher is replaced by a fresh one first.
+    pub fn scan(&self, hay: &[u8], scratch: &mut BuiltScratch, on_match: &mut dyn FnMut(u32)) {
+        match (self, &mut *scratch) {
+            (BuiltMpm::Hyperscan(m), BuiltScratch::Hyperscan(s)) => m.scan(hay, s, on_match),
+            (BuiltMpm::AhoCorasick(m), BuiltScratch::AhoCorasick(s)) => m.scan(hay, s, on_match),
+            _ => {
+                *scratch = self.new_scratch();
+                self.scan(hay, scratch, on_match);
+            }
+        }
+    }
+}
+
+impl Mpm for BuiltMpm {
+    type Scratch = BuiltScratch;
+    fn new_scratch(&self) -> BuiltScratch {
+        BuiltMpm::new_scratch(self)
+    }
+    fn scan(&self, hay: &[u8], scratch: &mut BuiltScratch, on_match: &mut dyn FnMut(u32)) {
+        BuiltMpm::scan(self, hay, scratch, on_match);
+    }
+}
+
+#[cfg(test)]
+mod tests;

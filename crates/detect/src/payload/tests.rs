@@ -1,0 +1,1 @@
+//! Table-driven semantics tests: rule options text, payload, expected match.
