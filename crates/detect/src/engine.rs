@@ -12,9 +12,9 @@ use seawall_rules::vars::SURICATA_ADDRESS_GROUPS;
 use seawall_rules::{Classifications, IpSet, PortSet, SourceRule, Vars};
 
 use crate::header::HeaderCheck;
-pub use crate::prefilter::MpmKind;
 use crate::packet::{PacketInfo, View};
 use crate::payload::{PayloadProgram, PayloadScratch};
+pub use crate::prefilter::MpmKind;
 use crate::prefilter::{Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 
@@ -473,7 +473,11 @@ fn app_reason(kw: &str) -> Skip {
 impl Engine {
     /// Compile loaded rules. Never fails as a whole: rules the engine cannot honour are skipped
     /// whole and reported.
-    pub fn compile(rules: &[SourceRule], vars: &Vars, opts: &EngineOptions) -> (Engine, CompileReport) {
+    pub fn compile(
+        rules: &[SourceRule],
+        vars: &Vars,
+        opts: &EngineOptions,
+    ) -> (Engine, CompileReport) {
         let mut report = CompileReport::default();
         let flowbits = intern_by_use(rules.iter().flat_map(|r| {
             r.rule.options.iter().flat_map(|o| match o {
@@ -520,8 +524,10 @@ impl Engine {
         for (_, r) in &report.skipped {
             *by_reason.entry(r.as_str()).or_default() += 1;
         }
-        let mut by_reason: Vec<(String, usize)> =
-            by_reason.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+        let mut by_reason: Vec<(String, usize)> = by_reason
+            .into_iter()
+            .map(|(r, n)| (r.to_string(), n))
+            .collect();
         by_reason.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         report.by_reason = by_reason;
 
@@ -533,8 +539,11 @@ impl Engine {
             packet_alert_max: opts.packet_alert_max,
             max_tracked: opts.max_tracked_entries,
             flowbit_names: {
-                let mut v: Vec<(u32, Arc<str>)> =
-                    flowbits.ids.iter().map(|(n, i)| (*i, Arc::from(n.as_str()))).collect();
+                let mut v: Vec<(u32, Arc<str>)> = flowbits
+                    .ids
+                    .iter()
+                    .map(|(n, i)| (*i, Arc::from(n.as_str())))
+                    .collect();
                 v.sort_by_key(|(i, _)| *i);
                 v.into_iter().map(|(_, n)| n).collect()
             },
@@ -637,7 +646,11 @@ impl Engine {
         let mut g = Group::default();
         let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
         for n in nums {
-            match self.rules[*n as usize].payload.as_ref().and_then(|p| p.fast_pattern()) {
+            match self.rules[*n as usize]
+                .payload
+                .as_ref()
+                .and_then(|p| p.fast_pattern())
+            {
                 Some((lit, nocase)) if !lit.is_empty() => {
                     pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
                     g.mpm_rules.push(*n);
@@ -710,10 +723,18 @@ fn compile_rule(
         Protocol::App("sctp") => (ProtoSpec::One(132), IpVer::Both),
         Protocol::App(name) => return Err(app_reason(name)),
     };
-    let src = vars.resolve_addr(&r.src).map_err(|e| format!("address: {e}"))?;
-    let dst = vars.resolve_addr(&r.dst).map_err(|e| format!("address: {e}"))?;
-    let sport = vars.resolve_port(&r.sport).map_err(|e| format!("port: {e}"))?;
-    let dport = vars.resolve_port(&r.dport).map_err(|e| format!("port: {e}"))?;
+    let src = vars
+        .resolve_addr(&r.src)
+        .map_err(|e| format!("address: {e}"))?;
+    let dst = vars
+        .resolve_addr(&r.dst)
+        .map_err(|e| format!("address: {e}"))?;
+    let sport = vars
+        .resolve_port(&r.sport)
+        .map_err(|e| format!("port: {e}"))?;
+    let dport = vars
+        .resolve_port(&r.dport)
+        .map_err(|e| format!("port: {e}"))?;
     let negated = addr_negated(&r.src, 0) || addr_negated(&r.dst, 0);
 
     let mut noalert = false;
@@ -758,11 +779,16 @@ fn compile_rule(
             RuleOption::Buffer(b) => {
                 buffer = *b;
                 if *b != Buffer::Payload {
-                    return Err(if b.app_family().is_some() || b.legacy_name().is_some() {
-                        app_reason(b.name())
-                    } else {
-                        format!("buffer not supported yet: {}", b.name())
-                    });
+                    return Err(
+                        if b.app_family().is_some()
+                            || b.legacy_name().is_some()
+                            || *b == Buffer::FileData
+                        {
+                            app_reason(b.name())
+                        } else {
+                            format!("buffer not supported yet: {}", b.name())
+                        },
+                    );
                 }
                 ip_only_compatible = false;
             }
@@ -898,7 +924,10 @@ fn compile_rule(
                 }
             }
             RuleOption::Threshold(t) | RuleOption::DetectionFilter(t) => {
-                if !matches!(t.track, Track::BySrc | Track::ByDst | Track::ByRule | Track::ByBoth) {
+                if !matches!(
+                    t.track,
+                    Track::BySrc | Track::ByDst | Track::ByRule | Track::ByBoth
+                ) {
                     return Err(format!("threshold: track {} not in Suricata 7", t.track));
                 }
                 let which = usize::from(matches!(o, RuleOption::DetectionFilter(_)));
@@ -937,9 +966,10 @@ fn compile_rule(
     let payload = if payload_opts.is_empty() {
         None
     } else {
-        Some(PayloadProgram::compile(&payload_opts).map_err(|u| {
-            format!("{}: {}", u.keyword, u.reason)
-        })?)
+        Some(
+            PayloadProgram::compile(&payload_opts)
+                .map_err(|u| format!("{}: {}", u.keyword, u.reason))?,
+        )
     };
     let ip_only = ip_only_compatible && only_set_flowbits && payload.is_none() && !has_flow_kw;
     let kind = match (ip_only, negated) {
@@ -979,10 +1009,26 @@ fn compile_rule(
         kind,
         proto,
         ipver,
-        src: if is_any_addr(src) { AddrMatch::Any } else { AddrMatch::Set(src.clone()) },
-        dst: if is_any_addr(dst) { AddrMatch::Any } else { AddrMatch::Set(dst.clone()) },
-        sport: if is_any_port(sport) { PortMatch::Any } else { PortMatch::Set(sport.clone()) },
-        dport: if is_any_port(dport) { PortMatch::Any } else { PortMatch::Set(dport.clone()) },
+        src: if is_any_addr(src) {
+            AddrMatch::Any
+        } else {
+            AddrMatch::Set(src.clone())
+        },
+        dst: if is_any_addr(dst) {
+            AddrMatch::Any
+        } else {
+            AddrMatch::Set(dst.clone())
+        },
+        sport: if is_any_port(sport) {
+            PortMatch::Any
+        } else {
+            PortMatch::Set(sport.clone())
+        },
+        dport: if is_any_port(dport) {
+            PortMatch::Any
+        } else {
+            PortMatch::Set(dport.clone())
+        },
         flow,
         needs_flow,
         bit_checks: bit_checks.clone(),
@@ -1069,7 +1115,11 @@ impl Engine {
         // Packet rules: the class's any-port group plus the destination port's group.
         let class = &self.classes[class_of(v.proto)];
         ctx.cand.clear();
-        let port_group = if v.has_ports { class.port_group(v.dport) } else { None };
+        let port_group = if v.has_ports {
+            class.port_group(v.dport)
+        } else {
+            None
+        };
         for g in core::iter::once(&class.any).chain(port_group) {
             ctx.cand.extend_from_slice(&g.always);
             if let Some(m) = &g.mpm {
@@ -1086,7 +1136,8 @@ impl Engine {
         if naive {
             ctx.cand.clear();
             ctx.cand.extend(
-                (0..self.rules.len() as u32).filter(|n| self.rules[*n as usize].kind != Kind::IpOnly),
+                (0..self.rules.len() as u32)
+                    .filter(|n| self.rules[*n as usize].kind != Kind::IpOnly),
             );
         }
         ctx.cand.sort_unstable();

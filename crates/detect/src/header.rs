@@ -32,8 +32,15 @@ pub(crate) enum HeaderCheck {
     Ttl(Uint),
     Tos(Uint),
     Id(Uint),
-    Flags { modifier: Modifier, flags: u8, keep: u8 },
-    Fragbits { modifier: Modifier, bits: u8 },
+    Flags {
+        modifier: Modifier,
+        flags: u8,
+        keep: u8,
+    },
+    Fragbits {
+        modifier: Modifier,
+        bits: u8,
+    },
     FragOffset(Uint),
     Ipopts(u16),
     Itype(Uint),
@@ -43,7 +50,10 @@ pub(crate) enum HeaderCheck {
     IpProto(IpProto),
     Ack(u32),
     Seq(u32),
-    Window { negated: bool, value: u16 },
+    Window {
+        negated: bool,
+        value: u16,
+    },
     Sameip,
     Dsize(Uint),
 }
@@ -152,9 +162,7 @@ impl HeaderCheck {
                 _ => false,
             },
             HeaderCheck::IcmpId(want) => icmp_echo_fields(v).is_some_and(|(id, _)| id == *want),
-            HeaderCheck::IcmpSeq(want) => {
-                icmp_echo_fields(v).is_some_and(|(_, seq)| seq == *want)
-            }
+            HeaderCheck::IcmpSeq(want) => icmp_echo_fields(v).is_some_and(|(_, seq)| seq == *want),
             HeaderCheck::IpProto(IpProto { op, proto }) => match op {
                 Some('!') => v.proto != *proto,
                 Some('<') => v.proto < *proto,

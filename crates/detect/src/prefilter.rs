@@ -24,7 +24,10 @@ pub(crate) struct Prefilter {
 #[derive(Debug, Default)]
 pub(crate) struct PrefilterScratch;
 
-fn build_one(pats: &[(u32, &[u8])], nocase: bool) -> Result<Option<(AhoCorasick, Vec<u32>)>, String> {
+fn build_one(
+    pats: &[(u32, &[u8])],
+    nocase: bool,
+) -> Result<Option<(AhoCorasick, Vec<u32>)>, String> {
     if pats.is_empty() {
         return Ok(None);
     }
@@ -38,7 +41,10 @@ fn build_one(pats: &[(u32, &[u8])], nocase: bool) -> Result<Option<(AhoCorasick,
 
 impl Prefilter {
     /// Build over `(id, literal, nocase)`.
-    pub(crate) fn build(patterns: &[(u32, Vec<u8>, bool)], _kind: MpmKind) -> Result<Prefilter, String> {
+    pub(crate) fn build(
+        patterns: &[(u32, Vec<u8>, bool)],
+        _kind: MpmKind,
+    ) -> Result<Prefilter, String> {
         let exact: Vec<(u32, &[u8])> = patterns
             .iter()
             .filter(|p| !p.2)
@@ -60,7 +66,12 @@ impl Prefilter {
     }
 
     /// Report every pattern id found in `hay` (duplicates allowed).
-    pub(crate) fn scan(&self, hay: &[u8], _scratch: &mut PrefilterScratch, on: &mut dyn FnMut(u32)) {
+    pub(crate) fn scan(
+        &self,
+        hay: &[u8],
+        _scratch: &mut PrefilterScratch,
+        on: &mut dyn FnMut(u32),
+    ) {
         for (ac, ids) in [&self.exact, &self.nocase].into_iter().flatten() {
             for m in ac.find_overlapping_iter(hay) {
                 if let Some(id) = ids.get(m.pattern().as_usize()) {

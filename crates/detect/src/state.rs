@@ -55,7 +55,7 @@ impl FlowDetect {
             return;
         }
         let w = (id / 64 - 1) as usize;
-        if !on && !self.spill.as_ref().is_some_and(|s| s.bits.len() > w) {
+        if !on && self.spill.as_ref().is_none_or(|s| s.bits.len() <= w) {
             return;
         }
         let spill = self.spill.get_or_insert_with(Box::default);
@@ -171,7 +171,10 @@ pub(crate) struct Tracked {
 }
 
 fn within(start: Timestamp, seconds: u32, now: Timestamp) -> bool {
-    now.as_micros() <= start.as_micros().saturating_add(u64::from(seconds) * 1_000_000)
+    now.as_micros()
+        <= start
+            .as_micros()
+            .saturating_add(u64::from(seconds) * 1_000_000)
 }
 
 impl Tracked {
@@ -271,7 +274,14 @@ impl Tracked {
     }
 
     /// Set, unset or toggle xbit `id` for `who`, expiring `expire` seconds after `now`.
-    pub(crate) fn xbit_update(&mut self, id: u32, who: Who, cmd: XbitOp, expire: u32, now: Timestamp) {
+    pub(crate) fn xbit_update(
+        &mut self,
+        id: u32,
+        who: Who,
+        cmd: XbitOp,
+        expire: u32,
+        now: Timestamp,
+    ) {
         let until = now.as_secs().saturating_add(u64::from(expire));
         match cmd {
             XbitOp::Unset => {
@@ -360,7 +370,10 @@ mod tests {
             [Alert, Alert, Silent, Silent, Alert, Alert]
         );
         assert_eq!(
-            run(spec(ThresholdType::Threshold, 3, 60), &[0, 1, 2, 3, 4, 5, 100]),
+            run(
+                spec(ThresholdType::Threshold, 3, 60),
+                &[0, 1, 2, 3, 4, 5, 100]
+            ),
             [Suppress, Suppress, Alert, Suppress, Suppress, Alert, Suppress]
         );
         assert_eq!(
@@ -368,10 +381,16 @@ mod tests {
             [Suppress, Alert, Silent, Suppress, Alert]
         );
         assert_eq!(
-            run(spec(ThresholdType::DetectionFilter, 2, 10), &[0, 1, 2, 3, 30]),
+            run(
+                spec(ThresholdType::DetectionFilter, 2, 10),
+                &[0, 1, 2, 3, 30]
+            ),
             [Suppress, Suppress, Alert, Alert, Suppress]
         );
-        assert_eq!(run(spec(ThresholdType::Threshold, 1, 10), &[0, 0]), [Alert, Alert]);
+        assert_eq!(
+            run(spec(ThresholdType::Threshold, 1, 10), &[0, 0]),
+            [Alert, Alert]
+        );
     }
 
     #[test]

@@ -16,13 +16,26 @@ const V6: u16 = 0x86DD;
 fn compile(text: &str) -> Engine {
     let load = Loader::default().load_str("t.rules", text);
     assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
-    let (e, report) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &EngineOptions::default());
+    let (e, report) = Engine::compile(
+        &load.rules,
+        &Vars::suricata_defaults(),
+        &EngineOptions::default(),
+    );
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     e
 }
 
 fn tcp(flags: &str, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
-    tcp_between([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, flags, seq, ack, payload)
+    tcp_between(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        1234,
+        80,
+        flags,
+        seq,
+        ack,
+        payload,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -75,10 +88,14 @@ fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
 
 fn icmp6_echo(id: u16, seq: u16) -> Vec<u8> {
     let mut out = Vec::new();
-    PacketBuilder::ipv6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 32)
-        .icmpv6_echo_request(id, seq)
-        .write(&mut out, b"x")
-        .expect("build icmp6");
+    PacketBuilder::ipv6(
+        [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        32,
+    )
+    .icmpv6_echo_request(id, seq)
+    .write(&mut out, b"x")
+    .expect("build icmp6");
     out
 }
 
@@ -88,7 +105,12 @@ fn sids_of(e: &Engine, raw: &[u8]) -> Vec<u32> {
     let pkt = decode_inner(proto, raw).expect("valid packet");
     let mut ctx = DetectCtx::new(e);
     let mut alerts = Vec::new();
-    e.inspect(&mut ctx, &PacketInfo::new(Timestamp::from_secs(1), &pkt, raw), None, &mut alerts);
+    e.inspect(
+        &mut ctx,
+        &PacketInfo::new(Timestamp::from_secs(1), &pkt, raw),
+        None,
+        &mut alerts,
+    );
     alerts.iter().map(|a| a.sid).collect()
 }
 
@@ -222,7 +244,11 @@ fn app_layer_rules_are_skipped_with_reasons() {
          alert tcp-stream any any -> any any (sid:4;)\n\
          alert tcp any any -> any any (content:\"ok\"; sid:5;)\n",
     );
-    let (e, r) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &EngineOptions::default());
+    let (e, r) = Engine::compile(
+        &load.rules,
+        &Vars::suricata_defaults(),
+        &EngineOptions::default(),
+    );
     assert_eq!(r.loaded, 1);
     assert_eq!(e.len(), 1);
     let reasons: Vec<(u32, &str)> = r.skipped.iter().map(|(s, m)| (s.0, m.as_str())).collect();
@@ -282,7 +308,16 @@ impl Harness {
 }
 
 fn handshake_rev(flags: &str, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
-    tcp_between([10, 0, 0, 2], [10, 0, 0, 1], 80, 1234, flags, seq, ack, payload)
+    tcp_between(
+        [10, 0, 0, 2],
+        [10, 0, 0, 1],
+        80,
+        1234,
+        flags,
+        seq,
+        ack,
+        payload,
+    )
 }
 
 #[test]
@@ -362,7 +397,9 @@ fn flowint_counts() {
     );
     h.run(1, &tcp("S", 100, 0, b""));
     h.run(1, &handshake_rev("SA", 500, 101, b""));
-    let got: Vec<Vec<u32>> = (0..4).map(|i| h.run(2, &tcp("PA", 101 + i, 501, b"x"))).collect();
+    let got: Vec<Vec<u32>> = (0..4)
+        .map(|i| h.run(2, &tcp("PA", 101 + i, 501, b"x")))
+        .collect();
     assert_eq!(got, [vec![3], vec![3], vec![2, 3], vec![3]]);
 }
 
@@ -384,9 +421,15 @@ fn thresholds_over_packet_timestamps() {
         "alert udp any any -> any 1 (msg:\"limit\"; dsize:0; threshold:type limit,track by_src,count 2,seconds 10; sid:1;)\n\
          alert udp any any -> any 2 (msg:\"df\"; dsize:0; detection_filter:track by_dst,count 2,seconds 10; sid:2;)\n",
     );
-    let limit: Vec<usize> = [0, 1, 2, 3, 11].iter().map(|t| h.run(*t, &udp(9, 1, b"")).len()).collect();
+    let limit: Vec<usize> = [0, 1, 2, 3, 11]
+        .iter()
+        .map(|t| h.run(*t, &udp(9, 1, b"")).len())
+        .collect();
     assert_eq!(limit, [1, 1, 0, 0, 1]);
-    let df: Vec<usize> = [0, 1, 2, 3, 30].iter().map(|t| h.run(*t, &udp(9, 2, b"")).len()).collect();
+    let df: Vec<usize> = [0, 1, 2, 3, 30]
+        .iter()
+        .map(|t| h.run(*t, &udp(9, 2, b"")).len())
+        .collect();
     assert_eq!(df, [0, 0, 1, 1, 0]);
 }
 
@@ -466,7 +509,10 @@ fn alert_queue_is_limited_to_packet_alert_max() {
         .map(|i| format!("alert udp any any -> any any (content:\"m\"; sid:{i};)\n"))
         .collect();
     let e = compile(&rules);
-    assert_eq!(sids_of(&e, &udp(1, 2, b"m")), (1..=15).collect::<Vec<u32>>());
+    assert_eq!(
+        sids_of(&e, &udp(1, 2, b"m")),
+        (1..=15).collect::<Vec<u32>>()
+    );
 }
 
 #[test]
@@ -490,12 +536,22 @@ fn steady_state_reuses_buffers() {
     let mut alerts = Vec::with_capacity(16);
     for _ in 0..3 {
         alerts.clear();
-        e.inspect(&mut ctx, &PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw), None, &mut alerts);
+        e.inspect(
+            &mut ctx,
+            &PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw),
+            None,
+            &mut alerts,
+        );
     }
     let (c1, q1) = (ctx.cand.capacity(), ctx.queue.capacity());
     for _ in 0..100 {
         alerts.clear();
-        e.inspect(&mut ctx, &PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw), None, &mut alerts);
+        e.inspect(
+            &mut ctx,
+            &PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw),
+            None,
+            &mut alerts,
+        );
     }
     assert_eq!((ctx.cand.capacity(), ctx.queue.capacity()), (c1, q1));
     assert_eq!(alerts.len(), 1);
@@ -547,7 +603,9 @@ fn arb_rule(sid: u32) -> impl Strategy<Value = String> {
         prop_oneof![Just("->"), Just("<>")],
         proptest::collection::vec(arb_option(), 0..4),
     )
-        .prop_map(move |(a, p, sp, dp, d, o)| format!("{a} {p} any {sp} {d} any {dp} ({} sid:{sid};)", o.join(" ")))
+        .prop_map(move |(a, p, sp, dp, d, o)| {
+            format!("{a} {p} any {sp} {d} any {dp} ({} sid:{sid};)", o.join(" "))
+        })
 }
 
 fn arb_rules() -> impl Strategy<Value = String> {
@@ -568,7 +626,16 @@ fn arb_packet() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![Just("S"), Just("SA"), Just("A"), Just("PA")],
     )
         .prop_map(|(kind, sp, dp, pl, fl)| match kind {
-            0 => tcp_between([10, 0, 0, 1], [10, 0, 0, 2], sp, dp, fl, 1, 1, pl.as_bytes()),
+            0 => tcp_between(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                sp,
+                dp,
+                fl,
+                1,
+                1,
+                pl.as_bytes(),
+            ),
             1 => udp(sp, dp, pl.as_bytes()),
             _ => icmp_echo(sp, dp, pl.as_bytes()),
         })
@@ -577,7 +644,11 @@ fn arb_packet() -> impl Strategy<Value = Vec<u8>> {
 /// Runs a packet sequence through a flow table and the engine, grouped or naive.
 fn run_sequence(rules: &str, packets: &[Vec<u8>], naive: bool) -> Vec<(Vec<u32>, Verdict)> {
     let load = Loader::default().load_str("p.rules", rules);
-    let (e, _) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &EngineOptions::default());
+    let (e, _) = Engine::compile(
+        &load.rules,
+        &Vars::suricata_defaults(),
+        &EngineOptions::default(),
+    );
     let mut ctx = DetectCtx::new(&e);
     let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
     let mut out = Vec::new();
@@ -590,7 +661,13 @@ fn run_sequence(rules: &str, packets: &[Vec<u8>], naive: bool) -> Vec<(Vec<u32>,
                 let info = PacketInfo::new(ts, &pkt, raw).with_flow(FlowInfo::from_ref(&f));
                 e.inspect_with(&mut ctx, &info, Some(f.data_mut()), &mut alerts, naive)
             }
-            Err(_) => e.inspect_with(&mut ctx, &PacketInfo::new(ts, &pkt, raw), None, &mut alerts, naive),
+            Err(_) => e.inspect_with(
+                &mut ctx,
+                &PacketInfo::new(ts, &pkt, raw),
+                None,
+                &mut alerts,
+                naive,
+            ),
         };
         out.push((alerts.iter().map(|a| a.sid).collect(), v));
     }
