@@ -1185,6 +1185,13 @@ impl StreamTracker {
         self.halves.iter().map(Half::heap_bytes).sum()
     }
 
+    /// Swaps the two directions: call when the flow's client and server are swapped after
+    /// this tracker was created ([`crate::FlowRef::reverse`] by the app layer, or the flow
+    /// table making a late SYN's sender the client), so `dir` keeps meaning the same bytes.
+    pub fn reverse(&mut self) {
+        self.halves.swap(0, 1);
+    }
+
     /// Releases every heap byte back to `pool` (call before dropping a tracker that is not in
     /// a [`StreamTable`]).
     pub fn release(&mut self, pool: &mut StreamPool) {
@@ -1373,6 +1380,15 @@ impl StreamTable {
         match self.slots.get_mut(handle.index as usize) {
             Some(s) => s.tracker.flush(&mut self.pool, ts),
             None => NewData::default(),
+        }
+    }
+
+    /// See [`StreamTracker::reverse`].
+    pub fn reverse(&mut self, handle: StreamHandle) {
+        if self.slot(handle).is_some() {
+            if let Some(s) = self.slots.get_mut(handle.index as usize) {
+                s.tracker.reverse();
+            }
         }
     }
 

@@ -491,6 +491,41 @@ fn test_table_handles_and_expiry() {
     assert_eq!(t.counters().memcap_hits, 1);
 }
 
+/// An inspector that never consumes: the window stays bounded, the oldest bytes go first and
+/// are counted.
+#[test]
+fn test_window_bounded_without_consumption() {
+    let mut c = Conn::new(
+        StreamConfig {
+            window_max: 16,
+            window_keep: 4,
+            ..cfg()
+        },
+        0,
+        0,
+    );
+    c.c(0, b"0123456789");
+    c.c(10, b"abcdefghij");
+    let ch = c.t.pending(C2S).unwrap();
+    assert_eq!((ch.data, ch.offset), (&b"456789abcdefghij"[..], 4));
+    assert_eq!(c.pool.counters().window_overflow_bytes, 4);
+    // A single delivery larger than the window keeps its tail.
+    c.c(20, &[b'z'; 40]);
+    let ch = c.t.pending(C2S).unwrap();
+    assert_eq!(ch.data.len(), 16);
+    assert_eq!(c.pool.counters().window_overflow_bytes, 4 + 16 + 24);
+    c.check_memory();
+}
+
+#[test]
+fn test_reverse_swaps_directions() {
+    let mut c = Conn::new(cfg(), 0, 0);
+    c.c(0, b"from client");
+    c.t.reverse();
+    assert!(c.t.pending(C2S).is_none());
+    assert_eq!(c.drain(S2C), b"from client");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property tests
 
@@ -667,5 +702,85 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Segments lost before us: once the server acknowledges the whole stream, the delivered
+    /// bytes are exactly the covered ones in order and the skipped ones are counted as gaps.
+    #[test]
+    fn prop_loss_skipped_exactly(
+        (data, segs) in arb_cover(3000),
+        keep in proptest::collection::vec(any::<bool>(), 24),
+        acked in any::<bool>(),
+        isn in any::<u32>(),
+    ) {
+        let cfg = StreamConfig {
+            delivery: if acked { Delivery::Acked } else { Delivery::Immediate },
+            ..StreamConfig::default()
+        };
+        let mut c = Conn::new(cfg, isn, 9);
+        let mut covered = vec![false; data.len()];
+        let mut got = Vec::new();
+        for (i, &(o, l)) in segs.iter().enumerate() {
+            if !keep[i % keep.len()] {
+                continue;
+            }
+            covered[o..o + l].iter_mut().for_each(|b| *b = true);
+            c.c(o as u32, &data[o..o + l]);
+            got.extend(c.drain(C2S));
+        }
+        c.s_ack(data.len() as u32);
+        got.extend(c.drain(C2S));
+        let want: Vec<u8> = data.iter().zip(&covered).filter(|(_, k)| **k).map(|(b, _)| *b).collect();
+        prop_assert_eq!(&got, &want);
+        let k = c.pool.counters();
+        prop_assert_eq!(k.gap_bytes, covered.iter().filter(|k| !**k).count() as u64);
+        prop_assert_eq!(c.t.delivered_offset(C2S), data.len() as u64);
+        prop_assert_eq!(c.t.held_bytes(C2S), 0);
+        c.check_memory();
+    }
+
+    /// Content spanning segment (and inspection chunk) boundaries: every needle of up to
+    /// `window_keep + 1` bytes of an in-order stream lies whole in some inspected chunk.
+    #[test]
+    fn prop_needles_spanning_boundaries_are_visible(
+        (data, segs) in arb_cover(1500),
+        keep in 1usize..64,
+        consume_every in 1usize..5,
+        needle_at in any::<proptest::sample::Index>(),
+        needle_len in 1usize..65,
+    ) {
+        let cfg = StreamConfig { window_keep: keep, ..StreamConfig::default() };
+        let mut c = Conn::new(cfg, 42, 43);
+        let needle_len = needle_len.min(keep + 1).min(data.len());
+        let at = needle_at.index(data.len() - needle_len + 1);
+        let needle = &data[at..at + needle_len];
+        let mut found = false;
+        let mut inspect = |c: &mut Conn| {
+            while let Some(ch) = c.t.pending(C2S) {
+                // The needle's end is among the new bytes and its start within the chunk.
+                let end = at + needle_len;
+                let first = ch.offset as usize;
+                let new_from = first + ch.new_from;
+                let last = first + ch.data.len();
+                if end > new_from && end <= last && at >= first {
+                    found |= &ch.data[at - first..end - first] == needle;
+                }
+                c.t.consume(&mut c.pool, C2S);
+            }
+        };
+        let mut sorted = segs.clone();
+        sorted.sort_unstable();
+        for (i, &(o, l)) in sorted.iter().enumerate() {
+            c.c(o as u32, &data[o..o + l]);
+            if i % consume_every == 0 {
+                inspect(&mut c);
+            }
+        }
+        inspect(&mut c);
+        prop_assert!(found, "needle {:?} at {} not seen whole", needle, at);
     }
 }
