@@ -2,7 +2,7 @@
 //!
 //! # Model
 //!
-//! Each direction of a TCP session is a [`Half`]-stream (private) addressed by a 64-bit *stream
+//! Each direction of a TCP session is a half-stream addressed by a 64-bit *stream
 //! offset*: offset 0 is the first data byte (ISN + 1 after a SYN, or the first byte seen when
 //! the session is picked up mid-stream). Sequence numbers are mapped to offsets relative to the
 //! next byte to deliver, with wrapping arithmetic, so sequence wraparound is invisible above this
@@ -49,6 +49,43 @@
 //! memory: the held chunk is released first.
 //!
 //! Nothing here reads a clock, does I/O, logs, or panics on any input.
+//!
+//! # Wiring (what the engine does per TCP packet)
+//!
+//! The flow entry keeps only an 8-byte [`StreamHandle`] (in the engine's slot `T`); the
+//! trackers live in a per-worker [`StreamTable`], allocated on the first SYN or data.
+//!
+//! ```
+//! use seawall_flow::stream::{Segment, StreamConfig, StreamHandle, StreamTable};
+//! use seawall_flow::{Direction, Timestamp};
+//! use seawall_wire::TcpFlags;
+//!
+//! let mut streams = StreamTable::new(StreamConfig::default());
+//! let mut slot: Option<StreamHandle> = None; // lives in the flow entry (FlowRef::data_mut)
+//! let (flow_id, now) = (42, Timestamp::from_secs(1));
+//! let syn = Segment { seq: 999, ack: 0, flags: TcpFlags(TcpFlags::SYN), payload: b"" };
+//! streams.on_segment(&mut slot, flow_id, now, Direction::ToServer, &syn);
+//! for (seq, part) in [(1000, &b"GET /a?x=/bin/"[..]), (1014, &b"sh HTTP/1.1"[..])] {
+//!     let ack = TcpFlags(TcpFlags::ACK | TcpFlags::PSH);
+//!     let seg = Segment { seq, ack: 1, flags: ack, payload: part };
+//!     let new = streams.on_segment(&mut slot, flow_id, now, Direction::ToServer, &seg);
+//!     assert!(new.to_server.bytes > 0);
+//!     let h = slot.expect("tracker");
+//!     while let Some(chunk) = streams.pending(h, Direction::ToServer) {
+//!         // Raw-stream rules scan chunk.data (kept context + new bytes); app-layer parsers
+//!         // take chunk.new_bytes().
+//!         if seq == 1014 {
+//!             assert!(chunk.data.windows(7).any(|w| w == b"/bin/sh"));
+//!         }
+//!         streams.consume(h, Direction::ToServer);
+//!     }
+//! }
+//! // At flow end: flush (held data, holes skipped), inspect, then release.
+//! let h = slot.expect("tracker");
+//! streams.flush(h, now);
+//! streams.release(h);
+//! assert_eq!(streams.counters().trackers_active, 0);
+//! ```
 
 use core::mem::size_of;
 
