@@ -12,9 +12,9 @@ use seawall_rules::vars::SURICATA_ADDRESS_GROUPS;
 use seawall_rules::{Classifications, IpSet, PortSet, SourceRule, Vars};
 
 use crate::header::HeaderCheck;
+pub use crate::mpm::MpmKind;
 use crate::packet::{PacketInfo, View};
 use crate::payload::{PayloadProgram, PayloadScratch};
-pub use crate::prefilter::MpmKind;
 use crate::prefilter::{Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 

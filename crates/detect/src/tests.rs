@@ -642,13 +642,18 @@ fn arb_packet() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Runs a packet sequence through a flow table and the engine, grouped or naive.
-fn run_sequence(rules: &str, packets: &[Vec<u8>], naive: bool) -> Vec<(Vec<u32>, Verdict)> {
+fn run_sequence(
+    rules: &str,
+    packets: &[Vec<u8>],
+    naive: bool,
+    mpm: crate::engine::MpmKind,
+) -> Vec<(Vec<u32>, Verdict)> {
     let load = Loader::default().load_str("p.rules", rules);
-    let (e, _) = Engine::compile(
-        &load.rules,
-        &Vars::suricata_defaults(),
-        &EngineOptions::default(),
-    );
+    let opts = EngineOptions {
+        mpm,
+        ..EngineOptions::default()
+    };
+    let (e, _) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &opts);
     let mut ctx = DetectCtx::new(&e);
     let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
     let mut out = Vec::new();
@@ -680,7 +685,10 @@ proptest! {
     /// A rule is never missed because of grouping or prefiltering.
     #[test]
     fn grouped_equals_naive(rules in arb_rules(), packets in proptest::collection::vec(arb_packet(), 1..8)) {
-        prop_assert_eq!(run_sequence(&rules, &packets, false), run_sequence(&rules, &packets, true));
+        use crate::engine::MpmKind;
+        let naive = run_sequence(&rules, &packets, true, MpmKind::AhoCorasick);
+        prop_assert_eq!(&run_sequence(&rules, &packets, false, MpmKind::Hyperscan), &naive);
+        prop_assert_eq!(&run_sequence(&rules, &packets, false, MpmKind::AhoCorasick), &naive);
     }
 
     /// Arbitrary small rule sets on arbitrary bytes never panic.
