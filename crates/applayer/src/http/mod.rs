@@ -295,8 +295,8 @@ struct Half {
     decoder: Option<Decoder>,
     body_event_sent: bool,
     body_bytes: u64,
-    /// The head's first line end was found (HTTP/0.9 check done).
-    first_line_seen: bool,
+    /// End of the head's first line and whether it lacks a protocol (HTTP/0.9 check).
+    first_line: Option<(usize, bool)>,
 }
 
 impl Default for Half {
@@ -309,7 +309,7 @@ impl Default for Half {
             decoder: None,
             body_event_sent: false,
             body_bytes: 0,
-            first_line_seen: false,
+            first_line: None,
         }
     }
 }
@@ -323,6 +323,8 @@ pub struct HttpState {
     resp: Half,
     /// A CONNECT request waits for its response before the request side goes on.
     connect_pending: Option<u64>,
+    /// Time of the latest bytes fed.
+    last_ts: Timestamp,
 }
 
 /// Upper bound of an HTTP state's memory under `l`.
@@ -384,7 +386,7 @@ impl HttpState {
             h.state = State::Resync;
             h.buf = Vec::new();
             h.scan = 0;
-            h.first_line_seen = false;
+            h.first_line = None;
             h.decoder = None;
         }
     }
@@ -398,6 +400,15 @@ impl HttpState {
     ) {
         if let State::Body(_) = self.half(dir).state {
             self.end_body(dir, limits, counters, events);
+        }
+        // An HTTP/0.9 request line with nothing after it completes at the close.
+        if dir == Direction::ToServer && self.req.state == State::Head {
+            if let Some((nl, true)) = self.req.first_line {
+                let mut head = std::mem::take(&mut self.req.buf);
+                head.truncate(nl + 1);
+                self.req.first_line = None;
+                self.on_request(self.last_ts, &head, limits, counters, events);
+            }
         }
         let h = self.half(dir);
         h.state = State::Dead;
@@ -413,6 +424,7 @@ impl HttpState {
         counters: &mut Counters,
         events: &mut Vec<AppEvent>,
     ) {
+        self.last_ts = ts;
         while !data.is_empty() {
             let state = self.half(dir).state;
             match state {
@@ -464,10 +476,10 @@ impl HttpState {
             &h.buf,
             h.scan,
             dir == Direction::ToServer,
-            &mut h.first_line_seen,
+            &mut h.first_line,
         ) {
             Some(end) => {
-                h.first_line_seen = false;
+                h.first_line = None;
                 let used = end - old_len;
                 let mut head = std::mem::take(&mut h.buf);
                 head.truncate(end);
@@ -877,21 +889,34 @@ fn nonempty(v: &[u8]) -> Option<&[u8]> {
 }
 
 /// End of the head (index just past the empty line), searching from `from`. For requests, a
-/// first line without a protocol is an HTTP/0.9 request that ends at that line.
+/// first line without a protocol is an HTTP/0.9 request that ends at that line, unless header
+/// lines follow it (libhtp then parses them as a normal request).
 fn find_head_end(
     buf: &[u8],
     from: usize,
     request: bool,
-    first_line_seen: &mut bool,
+    first_line: &mut Option<(usize, bool)>,
 ) -> Option<usize> {
-    if request && !*first_line_seen {
-        let lf = from.saturating_sub(3);
-        if let Some(nl) = buf[lf..].iter().position(|&b| b == b'\n').map(|p| p + lf) {
-            *first_line_seen = true;
-            let line = &buf[..nl];
-            let (_, _, proto) = parse_request_line(strip_cr(line));
-            if proto.is_empty() {
-                return Some(nl + 1);
+    if request {
+        if first_line.is_none() {
+            let lf = from.saturating_sub(3);
+            let nl = buf[lf..].iter().position(|&b| b == b'\n').map(|p| p + lf)?;
+            let (_, _, proto) = parse_request_line(strip_cr(&buf[..nl]));
+            *first_line = Some((nl, proto.is_empty()));
+        }
+        let (nl, no_proto) = (*first_line)?;
+        if no_proto {
+            let rest = &buf[nl + 1..];
+            match rest.first() {
+                None => return None,
+                Some(b'\r' | b'\n') => return Some(nl + 1),
+                Some(_) => {
+                    let line_end = rest.iter().position(|&b| b == b'\n');
+                    let line = &rest[..line_end.unwrap_or(rest.len())];
+                    if !line.contains(&b':') {
+                        return line_end.map(|_| nl + 1);
+                    }
+                }
             }
         }
     }

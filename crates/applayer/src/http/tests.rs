@@ -208,6 +208,13 @@ fn http09_folding_and_lenient_fallback() {
     let mut st = HttpState::default();
     let mut ev = Vec::new();
     feed_all(&mut st, Direction::ToServer, b"GET /old\r\n", 1, &mut ev);
+    assert!(st.tx(0).is_none());
+    st.close(
+        Direction::ToServer,
+        &Limits::default(),
+        &mut Counters::default(),
+        &mut ev,
+    );
     let tx = st.tx(0).expect("tx");
     assert_eq!(
         tx.get(Direction::ToServer, Buffer::HttpUri),
@@ -216,6 +223,26 @@ fn http09_folding_and_lenient_fallback() {
     assert_eq!(
         tx.get(Direction::ToServer, Buffer::HttpProtocol),
         Some(&b""[..])
+    );
+    let mut st = HttpState::default();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"OPTIONS\nHost: x\n\nTRACE /a\r\n\r\n",
+        1,
+        &mut ev,
+    );
+    assert_eq!(
+        st.tx(0)
+            .expect("tx")
+            .get(Direction::ToServer, Buffer::HttpHost),
+        Some(&b"x"[..])
+    );
+    assert_eq!(
+        st.tx(1)
+            .expect("tx")
+            .get(Direction::ToServer, Buffer::HttpUri),
+        Some(&b"/a"[..])
     );
     let mut st = HttpState::default();
     let req = b"GET / HTTP/1.1\r\nUser-Agent: a\r\n  b\r\nBad Line\r\nHost: h\r\n\r\n";
