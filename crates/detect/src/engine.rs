@@ -276,11 +276,13 @@ struct Group {
     scratch: usize,
 }
 
-/// The rule groups of one protocol class: rules for any destination port, and rules for
-/// specific ports, looked up by the packet's destination port.
+/// The rule groups of one protocol class: rules for any destination port, port-specific rules
+/// with a literal, and port-specific rules without one, looked up by destination port.
 #[derive(Debug, Default)]
 struct ClassGroups {
     any: Group,
+    /// Port-specific rules with a literal (one prefilter for the class).
+    specific: Group,
     /// Sorted starts of destination-port intervals and the group (index into `by_port`,
     /// `u32::MAX` for none) that covers each.
     port_starts: Vec<u16>,
@@ -339,14 +341,16 @@ pub struct DetectCtx {
 impl DetectCtx {
     /// Scratch sized for `engine`.
     pub fn new(engine: &Engine) -> DetectCtx {
-        let mut mpm = Vec::with_capacity(engine.n_scratch);
+        let mut indexed = Vec::with_capacity(engine.n_scratch);
         for c in &engine.classes {
-            for g in core::iter::once(&c.any).chain(c.by_port.iter()) {
+            for g in [&c.any, &c.specific].into_iter().chain(c.by_port.iter()) {
                 if let Some(m) = &g.mpm {
-                    mpm.push(m.new_scratch());
+                    indexed.push((g.scratch, m.new_scratch()));
                 }
             }
         }
+        indexed.sort_by_key(|(i, _)| *i);
+        let mpm: Vec<PrefilterScratch> = indexed.into_iter().map(|(_, s)| s).collect();
         DetectCtx {
             cand: Vec::with_capacity(engine.rules.len().min(4096)),
             queue: Vec::with_capacity(64),
@@ -588,6 +592,22 @@ impl Engine {
                 ..ClassGroups::default()
             };
             groups += 1;
+            // Port-specific rules with a literal share one prefilter per class (a hit on the
+            // wrong port is rejected by the header check); those without one are listed per
+            // destination-port interval.
+            let has_literal = |n: &u32| {
+                self.rules[*n as usize]
+                    .payload
+                    .as_ref()
+                    .and_then(|p| p.fast_pattern())
+                    .is_some_and(|(l, _)| !l.is_empty())
+            };
+            let (with_literal, specific): (Vec<u32>, Vec<u32>) =
+                specific.into_iter().partition(has_literal);
+            if !with_literal.is_empty() {
+                cg.specific = self.make_group(&with_literal, kind, &mut scratch, &mut prefiltered);
+                groups += 1;
+            }
             if !specific.is_empty() {
                 // Elementary destination-port intervals from every rule's set boundaries.
                 let mut bounds: Vec<u32> = vec![0, 65536];
@@ -1115,12 +1135,15 @@ impl Engine {
         // Packet rules: the class's any-port group plus the destination port's group.
         let class = &self.classes[class_of(v.proto)];
         ctx.cand.clear();
-        let port_group = if v.has_ports {
-            class.port_group(v.dport)
+        let (specific, port_group) = if v.has_ports {
+            (Some(&class.specific), class.port_group(v.dport))
         } else {
-            None
+            (None, None)
         };
-        for g in core::iter::once(&class.any).chain(port_group) {
+        for g in core::iter::once(&class.any)
+            .chain(specific)
+            .chain(port_group)
+        {
             ctx.cand.extend_from_slice(&g.always);
             if let Some(m) = &g.mpm {
                 if !v.payload.is_empty() {

@@ -716,3 +716,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn engine_is_shareable_and_flow_slot_fits_the_budget() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send::<DetectCtx>();
+    send::<FlowDetect>();
+    // DESIGN.md: a tracked flow costs at most 256 bytes with the engine's slot.
+    assert!(FlowTable::<FlowDetect>::bytes_per_flow() <= 256);
+}

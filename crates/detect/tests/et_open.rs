@@ -46,6 +46,15 @@ fn et_open_compiles() {
         report.skipped.len(),
         took
     );
+    let t = Instant::now();
+    let opts = EngineOptions {
+        mpm: seawall_detect::engine::MpmKind::AhoCorasick,
+        ..EngineOptions::default()
+    };
+    let (ac_engine, ac_report) = Engine::compile(&load.rules, &vars, &opts);
+    eprintln!("  (aho-corasick prefilters: {:.3?})", t.elapsed());
+    assert_eq!(ac_report, report);
+    assert_eq!(ac_engine.len(), engine.len());
     for (reason, n) in report.by_reason.iter().take(25) {
         eprintln!("  {n:6}  {reason}");
     }
