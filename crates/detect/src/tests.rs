@@ -727,3 +727,16 @@ fn engine_is_shareable_and_flow_slot_fits_the_budget() {
     // DESIGN.md: a tracked flow costs at most 256 bytes with the engine's slot.
     assert!(FlowTable::<FlowDetect>::bytes_per_flow() <= 256);
 }
+
+#[test]
+fn negated_addresses_make_ip_only_rules_per_packet() {
+    // $EXTERNAL_NET is !$HOME_NET: Suricata evaluates such a rule on every packet (and applies
+    // its pass/drop to the flow); without negation it runs once per flow direction.
+    let mut h = Harness::new(
+        "alert tcp $EXTERNAL_NET any -> $HOME_NET any (sid:1;)\n\
+         alert tcp 8.8.8.8 any -> $HOME_NET any (sid:2;)\n",
+    );
+    let p = tcp_between([8, 8, 8, 8], [10, 0, 0, 2], 1000, 80, "S", 1, 0, b"");
+    assert_eq!(h.run(1, &p), [1, 2]);
+    assert_eq!(h.run(2, &p), [1]);
+}
