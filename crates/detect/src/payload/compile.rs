@@ -182,12 +182,6 @@ pub(crate) fn compile(opts: &[&RuleOption]) -> Result<Vec<Op>, Unsupported> {
             }
             RuleOption::ByteTest(t) => {
                 let string = t.string;
-                if string && t.nbytes == Num::Lit(0) {
-                    return Err(Unsupported::new(
-                        "byte_test",
-                        "string with 0 bytes reads past the buffer in Suricata",
-                    ));
-                }
                 let op = match t.op {
                     "<" => CmpOp::Lt,
                     ">" => CmpOp::Gt,
@@ -229,12 +223,6 @@ pub(crate) fn compile(opts: &[&RuleOption]) -> Result<Vec<Op>, Unsupported> {
                 ops.push(Op::ByteTest(bt));
             }
             RuleOption::ByteJump(j) => {
-                if j.string && j.nbytes == Num::Lit(0) {
-                    return Err(Unsupported::new(
-                        "byte_jump",
-                        "string with 0 bytes reads past the buffer in Suricata",
-                    ));
-                }
                 let extract = if j.string {
                     Extract::String {
                         base: base_of(j.base, 0),
@@ -509,8 +497,8 @@ pub(crate) fn propagate_limits(ops: &mut [Op]) {
     let mut ends_with_depth: u16 = 0;
     let in_u16 = |v: i64| (0..=i64::from(u16::MAX)).contains(&v);
 
-    for idx in 0..ops.len() {
-        match &mut ops[idx] {
+    for (idx, op) in ops.iter_mut().enumerate() {
+        match op {
             Op::Content(cd) => {
                 let clen = cd.pattern.len() as u16;
                 if cd.flags & (DEPTH | OFFSET | WITHIN | DISTANCE) == 0 {

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::inspect::{Op, FAST_PATTERN, NEGATED};
+use super::inspect::{Op, Searcher, DEPTH, DISTANCE, FAST_PATTERN, NEGATED, OFFSET, WITHIN};
 
 /// What the engine needs to pick one fast pattern across a rule's buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,19 @@ pub(crate) struct Selected {
     pub op: usize,
     pub range: Range<usize>,
     pub meta: FastPatternMeta,
+    /// The literal as Suricata's prefilter looks for it (chopped bytes).
+    pub searcher: Searcher,
+    /// Suricata's DETECT_CONTENT_MPM_IS_CONCLUSIVE: no distance/within/depth/offset/chop. A
+    /// negated fast pattern enters the prefilter only then.
+    pub conclusive: bool,
+}
+
+impl Selected {
+    /// Would Suricata's prefilter find the literal in `buf`? (Only asked for conclusive
+    /// patterns, which have no offset/depth window.)
+    pub fn prefilter_hit(&self, buf: &[u8]) -> bool {
+        self.searcher.find(buf).is_some()
+    }
 }
 
 /// Suricata's PatternStrength: each distinct byte scores 3 (letter), 4 (printable, NUL, 0x01,
@@ -68,7 +81,11 @@ pub(crate) fn select(ops: &[Op]) -> Option<Selected> {
             }
             None => 0..c.pattern.len(),
         };
+        let conclusive =
+            c.flags & (DISTANCE | WITHIN | DEPTH | OFFSET) == 0 && c.fast_chop.is_none();
         Some(Selected {
+            searcher: Searcher::new(&c.pattern[range.clone()], c.nocase()),
+            conclusive,
             op: i,
             range,
             meta: FastPatternMeta {

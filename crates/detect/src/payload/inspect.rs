@@ -55,6 +55,8 @@ impl ContentOp {
 }
 
 /// First-occurrence literal search (Suricata's SPM), case-sensitive or ASCII case-insensitive.
+// The finder is big but built once per content and kept inline for the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Searcher {
     Exact(memchr::memmem::Finder<'static>),
@@ -206,6 +208,8 @@ pub(crate) struct IsdataatOp {
     pub relative: bool,
 }
 
+// Ops live in one Vec per program; inline contents avoid a pointer chase per inspection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
     Content(ContentOp),
@@ -397,9 +401,7 @@ impl Inspector<'_> {
                 };
             }
             let sbuffer_len = depth - offset;
-            let found = if cd.flags & ENDS_WITH != 0 && depth < buffer_len {
-                None
-            } else if plen > sbuffer_len {
+            let found = if (cd.flags & ENDS_WITH != 0 && depth < buffer_len) || plen > sbuffer_len {
                 None
             } else {
                 cd.searcher
@@ -547,7 +549,13 @@ impl Inspector<'_> {
     }
 
     fn read(&self, at: usize, nbytes: usize, how: Extract) -> Option<(u64, usize)> {
-        let bytes = self.buf.get(at..at + nbytes)?;
+        // A string read of 0 bytes is Suricata's strtoull on the unterminated buffer: it reads
+        // digits up to the first non-digit; here the buffer end also stops it.
+        let end = match how {
+            Extract::String { .. } if nbytes == 0 => self.buf.len(),
+            _ => at + nbytes,
+        };
+        let bytes = self.buf.get(at..end)?;
         match how {
             Extract::Binary { little } => {
                 if nbytes > 8 {

@@ -127,6 +127,19 @@ impl PayloadProgram {
         self.fast.as_ref().map(|s| s.meta)
     }
 
+    /// For a rule whose fast pattern is this program's negated content (Suricata's "negated mpm":
+    /// the rule has no positive content at all): true when Suricata's prefilter would find that
+    /// literal in `buf`, in which case Suricata drops the rule without inspecting it. Suricata
+    /// only puts a negated literal in its prefilter when it has no distance/within/depth/offset
+    /// and no chop (so `content:!"x"; endswith;` is dropped whenever `x` occurs at all); such
+    /// rules, and rules whose fast pattern is not negated, give false here.
+    pub fn negated_mpm_hit(&self, buf: &[u8]) -> bool {
+        match &self.fast {
+            Some(s) if s.meta.negated && s.conclusive => s.prefilter_hit(buf),
+            _ => false,
+        }
+    }
+
     /// True when the program has no options (nothing to verify).
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
