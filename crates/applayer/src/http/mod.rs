@@ -480,12 +480,20 @@ impl HttpState {
         ) {
             Some(end) => {
                 h.first_line = None;
-                let used = end - old_len;
-                let mut head = std::mem::take(&mut h.buf);
-                head.truncate(end);
                 h.scan = 0;
-                self.on_head(dir, ts, &head, limits, counters, events);
-                &data[used..]
+                let mut head = std::mem::take(&mut h.buf);
+                if end >= old_len {
+                    head.truncate(end);
+                    self.on_head(dir, ts, &head, limits, counters, events);
+                    &data[end - old_len..]
+                } else {
+                    // The head ended inside bytes buffered earlier (an HTTP/0.9 line decided by
+                    // the byte after it): those after the end are parsed again, before the rest.
+                    let leftover = head.split_off(end);
+                    self.on_head(dir, ts, &head, limits, counters, events);
+                    self.feed(dir, ts, &leftover, limits, counters, events);
+                    &data[take..]
+                }
             }
             None => {
                 h.scan = h.buf.len().saturating_sub(3);
