@@ -16,6 +16,8 @@
 //!   counted pass), never a panic.
 #![forbid(unsafe_code)]
 
+pub mod inspect;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -441,6 +441,11 @@ impl<W: Write> EveWriter<W> {
         Ok(())
     }
 
+    /// The inner writer (e.g. to drain a `Vec<u8>` buffer into a shared file).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Records written so far.
     pub const fn records(&self) -> u64 {
         self.records

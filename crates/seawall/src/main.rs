@@ -8,11 +8,13 @@
 //! * `reflect` — the bare recvmmsg/sendmmsg GENEVE reflector (the performance baseline).
 //! * `config check FILE` / `config default` — validate a config / print every key with its default.
 //! * `rules check PATH...` — parse and validate rule files.
+//! * `replay --rules PATH... PCAP...` — offline inspection of captures, EVE JSON alerts.
 #![forbid(unsafe_code)]
 
 mod appliance;
 mod config;
 mod demo;
+mod replay;
 
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -52,6 +54,8 @@ enum Command {
     /// Rule file tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Inspect captures offline (like `suricata -r`): alerts to OUTDIR/eve.json, stats to stdout.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +155,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Sim(args) => {
             let progress = !args.sim.json;
             let report = seawall_sim::run(&args.sim, progress)?;

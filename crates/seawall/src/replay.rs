@@ -1,0 +1,710 @@
+//! `seawall replay`: offline inspection of captures, comparable with `suricata -r`.
+//!
+//! Rules are loaded with `seawall_rules` (parser diagnostics summarised), compiled into the
+//! engine (loaded / skipped by reason), and every frame of the captures (pcap or pcapng; any link
+//! type `seawall_flow::decode_frame` knows, GWLB GENEVE captures included) goes through the same
+//! [`Inspector`] the appliance's workers use. Alerts are written to `OUTDIR/eve.json` as EVE
+//! records; a summary goes to stdout and `OUTDIR/replay-stats.json`.
+//!
+//! Threads: one inspector by default, on the reading thread, so `eve.json` is in packet order as
+//! with Suricata's `--runmode single`. With `--workers N` the reader hashes each packet's
+//! symmetric address pair (plus protocol and VLAN/GWLB endpoint: fragments carry no ports, and
+//! all fragments and packets of a flow must meet in one worker) to one of N workers over bounded
+//! channels; packets of a flow stay in order. Batches are recycled, and each worker buffers its
+//! EVE lines and appends them to the shared file in large chunks.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufReader, IsTerminal, Read, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+use seawall_dataplane::inspect::{AlertEvent, InspectConfig, InspectCounters, Inspector, Origin};
+use seawall_detect::{Engine, EngineOptions, Verdict};
+use seawall_evidence::eve::{AlertInfo, AlertRecord, SeawallInfo};
+use seawall_evidence::{Action, Direction, EveError, EveWriter};
+use seawall_flow::Timestamp;
+use seawall_rules::{CheckOptions, Classifications};
+use seawall_wire::Transport;
+use serde::Serialize;
+
+/// Arguments of `seawall replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Rule file or directory of `*.rules` (repeat the option for more).
+    #[arg(long = "rules", value_name = "PATH", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Output directory for eve.json and replay-stats.json.
+    #[arg(
+        short = 'l',
+        long = "log-dir",
+        value_name = "OUTDIR",
+        default_value = "."
+    )]
+    pub outdir: PathBuf,
+    /// A suricata.yaml-style file whose `vars:` define address and port groups.
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+    /// A classification.config (classtype priorities and EVE categories); default: Suricata's.
+    #[arg(long, value_name = "FILE")]
+    pub classification: Option<PathBuf>,
+    /// Inspection threads (flow affinity). 1 keeps eve.json in packet order.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Pick up TCP sessions seen without their handshake (Suricata's `stream.midstream`).
+    #[arg(long)]
+    pub midstream: bool,
+    /// Add the inspected payload (base64) to each EVE record.
+    #[arg(long)]
+    pub eve_payload: bool,
+    /// Add the whole packet (base64) to each EVE record.
+    #[arg(long)]
+    pub eve_packet: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Captures (pcap or pcapng), replayed in order; packet numbers continue across files.
+    #[arg(required = true, value_name = "PCAP")]
+    pub pcaps: Vec<PathBuf>,
+}
+
+/// What a replay did (`replay-stats.json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplayStats {
+    /// Captures read.
+    pub pcaps: Vec<String>,
+    /// Inspection threads.
+    pub workers: usize,
+    /// Frames read.
+    pub packets: u64,
+    /// Frame bytes.
+    pub bytes: u64,
+    /// Flows created.
+    pub flows: u64,
+    /// Alerts written.
+    pub alerts: u64,
+    /// Frames without an inspectable packet, by reason.
+    pub decode_errors: BTreeMap<String, u64>,
+    /// Fragments seen / packets rebuilt.
+    pub fragments: u64,
+    /// Packets rebuilt from fragments.
+    pub reassembled: u64,
+    /// Rules read from the files.
+    pub rules_read: usize,
+    /// Rules the parser refused, by reason.
+    pub rules_parse_skipped: BTreeMap<String, usize>,
+    /// Rules the engine loaded.
+    pub rules_loaded: usize,
+    /// Rules the engine skipped, by reason.
+    pub rules_engine_skipped: BTreeMap<String, usize>,
+    /// Seconds to read, parse and compile the rules.
+    pub rule_load_seconds: f64,
+    /// Seconds from the first frame to the last alert written.
+    pub inspect_seconds: f64,
+    /// Frames per second of inspection time.
+    pub pps: f64,
+    /// Megabits (frame bytes) per second of inspection time.
+    pub mbps: f64,
+}
+
+/// EVE options and lookups shared by the writers.
+struct EveCtx {
+    payload: bool,
+    packet: bool,
+    classes: Classifications,
+}
+
+fn eve_direction(d: seawall_flow::Direction) -> Direction {
+    match d {
+        seawall_flow::Direction::ToServer => Direction::ToServer,
+        seawall_flow::Direction::ToClient => Direction::ToClient,
+    }
+}
+
+/// Writes one EVE record per alert of `ev` (no allocation: every field is borrowed).
+fn write_event<W: Write>(
+    eve: &mut EveWriter<W>,
+    ev: &AlertEvent<'_>,
+    ctx: &EveCtx,
+) -> Result<(), EveError> {
+    let pkt = ev.pkt;
+    let t = pkt.five_tuple();
+    let (sport, dport, icmp) = if pkt.fragment.is_some() {
+        (0, 0, None)
+    } else {
+        match pkt.transport {
+            Transport::Icmp { ty, code, .. } => (0, 0, Some((ty, code))),
+            _ => (t.src_port, t.dst_port, None),
+        }
+    };
+    let packet = match (ctx.packet, ev.origin) {
+        (false, _) => None,
+        (true, Origin::Capture { linktype, frame }) if !ev.reassembled => Some((frame, linktype)),
+        // Rebuilt and GWLB packets are raw IP (LINKTYPE_RAW).
+        (true, _) => Some((ev.l3, 101)),
+    };
+    let payload = if ctx.payload && pkt.fragment.is_none() {
+        Some(pkt.transport.payload())
+    } else {
+        None
+    };
+    let seawall = ev.gwlb.map(|g| SeawallInfo {
+        appliance: None,
+        gwlb: Some(g),
+    });
+    for a in ev.alerts {
+        let category = match a.classtype.as_deref() {
+            Some(c) => ctx.classes.get(c).map_or(c, |ct| ct.description.as_str()),
+            None => "",
+        };
+        let blocked = !matches!(ev.verdict, Verdict::Pass)
+            && !matches!(
+                a.action,
+                seawall_rules::ast::Action::Alert | seawall_rules::ast::Action::Pass
+            );
+        eve.write(&AlertRecord {
+            timestamp_us: ev.ts.as_micros(),
+            flow_id: ev.flow.map(|f| f.flow_id),
+            pcap_cnt: ev.pcap_cnt,
+            src_ip: pkt.src,
+            src_port: sport,
+            dest_ip: pkt.dst,
+            dest_port: dport,
+            proto: pkt.ip_proto,
+            icmp,
+            pkt_src: Some("wire/pcap"),
+            alert: AlertInfo {
+                action: if blocked {
+                    Action::Blocked
+                } else {
+                    Action::Allowed
+                },
+                gid: a.gid,
+                signature_id: a.sid,
+                rev: a.rev,
+                signature: &a.msg,
+                category,
+                severity: a.priority,
+            },
+            app_proto: None,
+            direction: ev.flow.map(|f| eve_direction(f.direction)),
+            payload,
+            stream: 0,
+            packet,
+            seawall,
+        })?;
+    }
+    Ok(())
+}
+
+/// A `Read` that counts the bytes read (for the progress bar).
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// What [`for_each_frame`] calls per frame: `(timestamp, link type, frame bytes)`.
+type FrameFn<'a> = dyn FnMut(Timestamp, u32, &[u8]) -> anyhow::Result<()> + 'a;
+
+/// Calls `f(ts, linktype, frame)` for every frame of a pcap or pcapng file.
+fn for_each_frame(path: &Path, read: Arc<AtomicU64>, f: &mut FrameFn<'_>) -> anyhow::Result<()> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .with_context(|| format!("{}: not a capture (too short)", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let input = Counting {
+        inner: BufReader::with_capacity(1 << 20, file),
+        read,
+    };
+    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        let mut r = PcapNgReader::new(input)
+            .with_context(|| format!("{}: bad pcapng header", path.display()))?;
+        // (link type, if_tsresol) of each interface, in declaration order.
+        let mut ifaces: Vec<(u32, u8)> = Vec::new();
+        while let Some(block) = r.next_block() {
+            let block = block.with_context(|| format!("{}: bad pcapng block", path.display()))?;
+            match block {
+                Block::SectionHeader(_) => ifaces.clear(),
+                Block::InterfaceDescription(idb) => {
+                    let resol = idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfTsResol(v) => Some(*v),
+                        _ => None,
+                    });
+                    ifaces.push((u32::from(idb.linktype), resol.unwrap_or(6)));
+                }
+                Block::EnhancedPacket(epb) => {
+                    let Some(&(linktype, resol)) = ifaces.get(epb.interface_id as usize) else {
+                        bail!(
+                            "{}: packet on undeclared interface {}",
+                            path.display(),
+                            epb.interface_id
+                        );
+                    };
+                    let ts = ng_micros(epb.timestamp.as_nanos(), resol);
+                    f(Timestamp(ts), linktype, &epb.data)?;
+                }
+                Block::SimplePacket(spb) => {
+                    let Some(&(linktype, _)) = ifaces.first() else {
+                        bail!("{}: no interface block", path.display());
+                    };
+                    f(Timestamp(0), linktype, &spb.data)?;
+                }
+                _ => {}
+            }
+        }
+    } else {
+        let mut r = PcapReader::new(input)
+            .with_context(|| format!("{}: not a pcap or pcapng file", path.display()))?;
+        let linktype = u32::from(r.header().datalink);
+        while let Some(p) = r.next_packet() {
+            let p = p.with_context(|| format!("{}: bad pcap record", path.display()))?;
+            let ts = u64::try_from(p.timestamp.as_micros()).unwrap_or(u64::MAX);
+            f(Timestamp(ts), linktype, &p.data)?;
+        }
+    }
+    Ok(())
+}
+
+/// A pcapng raw timestamp (in `if_tsresol` units; pcap-file hands it over as "nanoseconds") in
+/// microseconds.
+fn ng_micros(raw: u128, resol: u8) -> u64 {
+    let v = u32::from(resol & 0x7f);
+    let us = if resol & 0x80 == 0 {
+        if v >= 6 {
+            raw / 10u128.pow((v - 6).min(30))
+        } else {
+            raw * 10u128.pow(6 - v)
+        }
+    } else {
+        // Negative power of two.
+        (raw * 1_000_000) >> v.min(127)
+    };
+    u64::try_from(us).unwrap_or(u64::MAX)
+}
+
+/// The worker of a frame: a symmetric hash of (endpoint/VLAN, address pair, protocol).
+fn worker_of(linktype: u32, frame: &[u8], n: usize) -> usize {
+    let Ok(f) = seawall_flow::decode_frame(linktype, frame) else {
+        return 0;
+    };
+    let Ok(p) = seawall_wire::decode_inner(f.protocol, f.l3) else {
+        return 0;
+    };
+    let (a, b): (IpAddr, IpAddr) = if p.src <= p.dst {
+        (p.src, p.dst)
+    } else {
+        (p.dst, p.src)
+    };
+    let mut h = DefaultHasher::new();
+    f.gwlb.map(|m| m.endpoint.0).hash(&mut h);
+    f.vlan.hash(&mut h);
+    a.hash(&mut h);
+    b.hash(&mut h);
+    p.ip_proto.hash(&mut h);
+    (h.finish() % n as u64) as usize
+}
+
+struct FrameMeta {
+    ts: Timestamp,
+    pcap_cnt: u64,
+    linktype: u32,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<FrameMeta>,
+}
+
+const BATCH_FRAMES: usize = 256;
+const EVE_CHUNK: usize = 256 << 10;
+
+fn progress_bar(total: u64, enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() || total < (32 << 20) {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// Runs `seawall replay`.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    // ---- rules ----
+    let t_load = Instant::now();
+    let opts = CheckOptions {
+        allow_unsupported: true,
+        vars_file: args.vars.clone(),
+        classification_file: args.classification.clone(),
+    };
+    let report = seawall_rules::check_paths(&args.rules, &opts);
+    if report.config_errors > 0 {
+        for d in report.diagnostics.iter().take(report.config_errors) {
+            eprintln!("{d}");
+        }
+        bail!(
+            "cannot load the rules ({} input problem(s))",
+            report.config_errors
+        );
+    }
+    let mut diags = Vec::new();
+    let loader = seawall_rules::check::loader_for(&opts, &mut diags);
+    let eopts = EngineOptions {
+        classifications: loader.classifications().clone(),
+        ..EngineOptions::default()
+    };
+    let (engine, compiled) = Engine::compile(&report.loaded, loader.vars(), &eopts);
+    let rule_load = t_load.elapsed();
+    let engine = Arc::new(engine);
+
+    let mut stats = ReplayStats {
+        pcaps: args.pcaps.iter().map(|p| p.display().to_string()).collect(),
+        workers: args.workers,
+        rules_read: report.read,
+        rules_parse_skipped: report
+            .skipped_by_reason
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect(),
+        rules_loaded: compiled.loaded,
+        rules_engine_skipped: compiled.by_reason.iter().cloned().collect(),
+        rule_load_seconds: rule_load.as_secs_f64(),
+        ..ReplayStats::default()
+    };
+    println!(
+        "rules: {} file(s), {} rule(s) read, {} parsed, {} refused by the parser{}",
+        report.files,
+        report.read,
+        report.loaded.len(),
+        report.skipped(),
+        summary(&stats.rules_parse_skipped)
+    );
+    println!(
+        "engine: {} rule(s) loaded, {} skipped{} ({} groups, {} ip-only, {} prefiltered) in {:.3} s",
+        compiled.loaded,
+        compiled.skipped.len(),
+        summary(&stats.rules_engine_skipped),
+        compiled.groups,
+        compiled.ip_only,
+        compiled.prefiltered,
+        rule_load.as_secs_f64()
+    );
+
+    // ---- output ----
+    std::fs::create_dir_all(&args.outdir)
+        .with_context(|| format!("cannot create {}", args.outdir.display()))?;
+    let eve_path = args.outdir.join("eve.json");
+    let ectx = Arc::new(EveCtx {
+        payload: args.eve_payload,
+        packet: args.eve_packet,
+        classes: loader.classifications().clone(),
+    });
+    let cfg = InspectConfig::replay(args.midstream);
+    let total_bytes: u64 = args
+        .pcaps
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let pb = progress_bar(total_bytes, !args.no_progress);
+    let read = Arc::new(AtomicU64::new(0));
+
+    // ---- inspection ----
+    let t_inspect = Instant::now();
+    let counters = if args.workers == 1 {
+        run_single(args, &engine, &cfg, &ectx, &eve_path, &read, pb.as_ref())?
+    } else {
+        run_multi(args, &engine, &cfg, &ectx, &eve_path, &read, pb.as_ref())?
+    };
+    let inspect = t_inspect.elapsed();
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    fill_stats(&mut stats, &counters, inspect);
+    println!(
+        "replay: {} packet(s), {} byte(s), {} flow(s), {} alert(s), {} decode error(s){}",
+        stats.packets,
+        stats.bytes,
+        stats.flows,
+        stats.alerts,
+        counters.decode_error_total(),
+        summary(&stats.decode_errors)
+    );
+    println!(
+        "time: rules {:.3} s, inspection {:.3} s with {} worker(s): {:.0} pps, {:.1} Mbps",
+        stats.rule_load_seconds, stats.inspect_seconds, stats.workers, stats.pps, stats.mbps
+    );
+    println!("eve: {}", eve_path.display());
+    let json = serde_json::to_string_pretty(&stats).context("cannot encode the stats")?;
+    std::fs::write(args.outdir.join("replay-stats.json"), json + "\n")
+        .context("cannot write replay-stats.json")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary<K: std::fmt::Display, V: std::fmt::Display + Ord + Copy>(m: &BTreeMap<K, V>) -> String {
+    if m.is_empty() {
+        return String::new();
+    }
+    let mut v: Vec<(&K, &V)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1));
+    let shown: Vec<String> = v.iter().take(8).map(|(k, n)| format!("{k}: {n}")).collect();
+    let more = if v.len() > 8 {
+        format!(", {} more reason(s)", v.len() - 8)
+    } else {
+        String::new()
+    };
+    format!(" ({}{more})", shown.join(", "))
+}
+
+fn fill_stats(stats: &mut ReplayStats, c: &InspectCounters, inspect: Duration) {
+    stats.packets = c.packets;
+    stats.bytes = c.bytes;
+    stats.flows = c.flows;
+    stats.alerts = c.alerts;
+    stats.fragments = c.fragments;
+    stats.reassembled = c.reassembled;
+    stats.decode_errors = c
+        .decode_errors
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), *v))
+        .collect();
+    let secs = inspect.as_secs_f64().max(1e-9);
+    stats.inspect_seconds = inspect.as_secs_f64();
+    stats.pps = c.packets as f64 / secs;
+    stats.mbps = c.bytes as f64 * 8.0 / secs / 1e6;
+}
+
+fn run_single(
+    args: &ReplayArgs,
+    engine: &Arc<Engine>,
+    cfg: &InspectConfig,
+    ectx: &EveCtx,
+    eve_path: &Path,
+    read: &Arc<AtomicU64>,
+    pb: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<InspectCounters> {
+    let mut insp = Inspector::new(engine.clone(), cfg).context("cannot build the inspector")?;
+    let mut eve = EveWriter::create(eve_path)
+        .with_context(|| format!("cannot create {}", eve_path.display()))?;
+    let mut pcap_cnt = 0u64;
+    let mut failed: Option<EveError> = None;
+    for pcap in &args.pcaps {
+        for_each_frame(pcap, read.clone(), &mut |ts, linktype, frame| {
+            pcap_cnt += 1;
+            insp.process_frame(ts, pcap_cnt, linktype, frame, &mut |ev| {
+                if failed.is_none() {
+                    if let Err(e) = write_event(&mut eve, ev, ectx) {
+                        failed = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = failed.take() {
+                return Err(e).context("cannot write eve.json");
+            }
+            if pcap_cnt % 4096 == 0 {
+                if let Some(pb) = pb {
+                    pb.set_position(read.load(Ordering::Relaxed));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    eve.flush().context("cannot write eve.json")?;
+    Ok(insp.counters())
+}
+
+fn run_multi(
+    args: &ReplayArgs,
+    engine: &Arc<Engine>,
+    cfg: &InspectConfig,
+    ectx: &Arc<EveCtx>,
+    eve_path: &Path,
+    read: &Arc<AtomicU64>,
+    pb: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<InspectCounters> {
+    let n = args.workers;
+    let out =
+        Arc::new(Mutex::new(File::create(eve_path).with_context(|| {
+            format!("cannot create {}", eve_path.display())
+        })?));
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Batch>();
+    for _ in 0..n * 8 {
+        free_tx
+            .send(Batch::default())
+            .context("batch pool channel closed")?;
+    }
+    let mut txs = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for w in 0..n {
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(4);
+        txs.push(tx);
+        let mut insp = Inspector::new(engine.clone(), cfg).context("cannot build the inspector")?;
+        let free_tx = free_tx.clone();
+        let out = out.clone();
+        let ectx = ectx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("replay-{w}"))
+            .spawn(move || -> Result<InspectCounters, EveError> {
+                let mut eve = EveWriter::new(Vec::with_capacity(EVE_CHUNK * 2));
+                let mut failed: Option<EveError> = None;
+                for mut batch in rx {
+                    for m in &batch.frames {
+                        let frame = &batch.data[m.start..m.end];
+                        insp.process_frame(m.ts, m.pcap_cnt, m.linktype, frame, &mut |ev| {
+                            if failed.is_none() {
+                                if let Err(e) = write_event(&mut eve, ev, &ectx) {
+                                    failed = Some(e);
+                                }
+                            }
+                        });
+                    }
+                    if let Some(e) = failed.take() {
+                        return Err(e);
+                    }
+                    if eve.get_mut().len() >= EVE_CHUNK {
+                        drain(&out, eve.get_mut())?;
+                    }
+                    batch.data.clear();
+                    batch.frames.clear();
+                    // The reader may be gone already; the batch is then simply dropped.
+                    let _ = free_tx.send(batch);
+                }
+                drain(&out, eve.get_mut())?;
+                Ok(insp.counters())
+            })
+            .context("cannot start a worker thread")?;
+        handles.push(h);
+    }
+    drop(free_tx);
+    let mut pending: Vec<Option<Batch>> = (0..n).map(|_| None).collect();
+    let mut pcap_cnt = 0u64;
+    let send = |w: usize, b: Batch, txs: &[crossbeam_channel::Sender<Batch>]| {
+        txs[w]
+            .send(b)
+            .map_err(|_| anyhow::anyhow!("worker {w} stopped early"))
+    };
+    let mut reader_result = Ok(());
+    for pcap in &args.pcaps {
+        reader_result = for_each_frame(pcap, read.clone(), &mut |ts, linktype, frame| {
+            pcap_cnt += 1;
+            let w = worker_of(linktype, frame, n);
+            let b = match &mut pending[w] {
+                Some(b) => b,
+                slot => slot.insert(free_rx.recv().unwrap_or_default()),
+            };
+            let start = b.data.len();
+            b.data.extend_from_slice(frame);
+            b.frames.push(FrameMeta {
+                ts,
+                pcap_cnt,
+                linktype,
+                start,
+                end: b.data.len(),
+            });
+            if b.frames.len() >= BATCH_FRAMES {
+                if let Some(b) = pending[w].take() {
+                    send(w, b, &txs)?;
+                }
+            }
+            if pcap_cnt % 4096 == 0 {
+                if let Some(pb) = pb {
+                    pb.set_position(read.load(Ordering::Relaxed));
+                }
+            }
+            Ok(())
+        });
+        if reader_result.is_err() {
+            break;
+        }
+    }
+    for (w, slot) in pending.iter_mut().enumerate() {
+        if let Some(b) = slot.take() {
+            // A worker that stopped reports its own error below.
+            let _ = send(w, b, &txs);
+        }
+    }
+    drop(txs);
+    let mut total = InspectCounters::default();
+    for h in handles {
+        let c = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?
+            .context("cannot write eve.json")?;
+        total.merge(&c);
+    }
+    reader_result?;
+    Ok(total)
+}
+
+fn drain(out: &Mutex<File>, buf: &mut Vec<u8>) -> Result<(), EveError> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let mut f = out
+        .lock()
+        .map_err(|_| EveError::Io(std::io::Error::other("eve.json writer poisoned")))?;
+    f.write_all(buf)?;
+    buf.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcapng_timestamp_units() {
+        assert_eq!(ng_micros(1_500_000, 6), 1_500_000);
+        assert_eq!(ng_micros(1_500_000_000, 9), 1_500_000);
+        assert_eq!(ng_micros(15, 1), 1_500_000);
+        // 2^-10 s units: 1024 units = 1 s.
+        assert_eq!(ng_micros(1024, 0x80 | 10), 1_000_000);
+    }
+
+    #[test]
+    fn worker_hash_is_symmetric() {
+        let mut a = vec![0u8; 12];
+        a.extend_from_slice(&[0x08, 0x00]);
+        let mut b = a.clone();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1000, 80, 1, 1000)
+            .write(&mut a, b"x")
+            .expect("build");
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .tcp(80, 1000, 1, 1000)
+            .write(&mut b, b"y")
+            .expect("build");
+        for n in [2, 3, 7] {
+            assert_eq!(worker_of(1, &a, n), worker_of(1, &b, n));
+        }
+    }
+}
