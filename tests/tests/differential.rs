@@ -33,6 +33,8 @@ struct Case {
     name: String,
     status: String,
     features: Vec<String>,
+    /// suricata-verify's own alert checks (`alert.signature_id=1 x2; any alert x0`).
+    checks: String,
     args: Vec<String>,
     pcap: String,
 }
@@ -57,10 +59,11 @@ fn load_index() -> Vec<Case> {
             .position(|h| *h == name)
             .unwrap_or_else(|| panic!("index.tsv has no `{name}` column"))
     };
-    let (c_test, c_status, c_feat, c_args, c_pcap) = (
+    let (c_test, c_status, c_feat, c_checks, c_args, c_pcap) = (
         col("test"),
         col("status_7.0.10"),
         col("features"),
+        col("expected_alert_checks"),
         col("extra_suricata_args"),
         col("pcap"),
     );
@@ -77,6 +80,7 @@ fn load_index() -> Vec<Case> {
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
                     .collect(),
+                checks: get(c_checks),
                 args: get(c_args).split_whitespace().map(str::to_string).collect(),
                 pcap: get(c_pcap),
             }
@@ -148,6 +152,19 @@ fn pcre_app_layer_flag(rules: &str) -> Option<char> {
     None
 }
 
+/// Cases whose captures use an encapsulation the decoder (`seawall_flow::decode_frame`) does not
+/// handle. Issue 4's decoding scope is Ethernet, VLAN/QinQ, Linux SLL, raw IP and GWLB GENEVE.
+const NOT_DECODED: &[(&str, &str)] = &[
+    (
+        "decode-nsh-type1",
+        "not decoded: NSH (Network Service Header, ethertype 0x894f) is outside issue 4's link layers",
+    ),
+    (
+        "decode-nsh-type2",
+        "not decoded: NSH (Network Service Header, ethertype 0x894f) is outside issue 4's link layers",
+    ),
+];
+
 const PACKET_PROTOS: &[&str] = &["ip", "tcp", "udp", "icmp", "icmpv6", "tcp-pkt", "udp-pkt"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +185,15 @@ fn classify(case: &Case, rules: &str, equiv: &BTreeMap<String, (bool, usize, usi
     if let Some(p) = protos.iter().find(|p| !PACKET_PROTOS.contains(&p.as_str())) {
         return Class::Deferred(format!("app-layer protocol `{p}` in a rule header"));
     }
-    if let Some(f) = case.features.iter().find(|f| f.starts_with("buf:")) {
+    if let Some((_, why)) = NOT_DECODED.iter().find(|(n, _)| *n == case.name) {
+        return Class::Deferred((*why).to_string());
+    }
+    // `prefilter` is a rule keyword (use this keyword as the prefilter), not a buffer.
+    if let Some(f) = case
+        .features
+        .iter()
+        .find(|f| f.starts_with("buf:") && *f != "buf:prefilter")
+    {
         return Class::Deferred(format!(
             "app-layer buffer `{}`",
             f.trim_start_matches("buf:")
@@ -228,6 +253,47 @@ fn classify(case: &Case, rules: &str, equiv: &BTreeMap<String, (bool, usize, usi
         }
     }
     Class::Packet
+}
+
+/// suricata-verify's alert checks when all are simple counts: `(Some(sid) | None for any, count)`.
+fn simple_checks(checks: &str) -> Option<Vec<(Option<u32>, usize)>> {
+    checks
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            // Drop the "(7.0.10: N)" annotation.
+            let c = c.split(" (").next().unwrap_or(c);
+            let (what, count) = c.rsplit_once(" x")?;
+            let count = count.trim().parse().ok()?;
+            if what == "any alert" {
+                Some((None, count))
+            } else {
+                let sid = what.strip_prefix("alert.signature_id=")?.parse().ok()?;
+                Some((Some(sid), count))
+            }
+        })
+        .collect()
+}
+
+/// Checks Seawall's alert lines against suricata-verify's count checks; `Err` lists the misses.
+fn eval_checks(checks: &[(Option<u32>, usize)], got: &[String]) -> Result<(), String> {
+    let mut misses = String::new();
+    for (sid, want) in checks {
+        let n = got
+            .iter()
+            .filter(|l| sid.is_none_or(|s| l.split('\t').next() == Some(s.to_string().as_str())))
+            .count();
+        if n != *want {
+            let what = sid.map_or("any alert".to_string(), |s| format!("sid {s}"));
+            let _ = writeln!(misses, "    {what}: expected {want}, seawall {n}");
+        }
+    }
+    if misses.is_empty() {
+        Ok(())
+    } else {
+        Err(misses)
+    }
 }
 
 /// An alert line with its sort key (pcap_cnt, sid numeric; then the endpoints as text).
@@ -407,8 +473,6 @@ fn classification_is_complete_and_consistent() {
             "bug-5633-gre-02",
             "bug-docs-5030-02",
             "byte-extract-01",
-            "decode-nsh-type1",
-            "decode-nsh-type2",
             "detect-bytejump-01",
             "detect-bytetest-01",
             "detect-flowbits",
@@ -416,6 +480,9 @@ fn classification_is_complete_and_consistent() {
             "detect-icmp-id-02",
             "detect-icmp-seq",
             "detect-itype",
+            "detect-itype-prefilter",
+            "detect-ttl",
+            "detect-ttl-ipv6",
             "issue-8031-01-isdataat",
             "like-ip-only-01",
         ],
@@ -445,12 +512,31 @@ fn suricata_verify_packet_level() {
                 );
                 let midstream = case.args.iter().any(|a| a == "stream.midstream=true");
                 let out = work.path().join(safe(&case.name));
-                match run_seawall(
+                let result = run_seawall(
                     &dir.join("test.rules"),
                     &dir.join(&case.pcap),
                     midstream,
                     &out,
-                ) {
+                );
+                // Suricata 7.0.10 fails these tests (version differences): judge Seawall by the
+                // test's own checks, the behaviour of the Suricata versions that pass it.
+                if case.status != "PASS" {
+                    let checks = simple_checks(&case.checks).unwrap_or_else(|| {
+                        panic!("{}: fails on 7.0.10 and has non-count checks", case.name)
+                    });
+                    match result.and_then(|got| eval_checks(&checks, &got)) {
+                        Ok(()) => equal.push(format!(
+                            "{} (7.0.10 fails this test; Seawall passes its checks: {})",
+                            case.name, case.checks
+                        )),
+                        Err(e) => differ.push((
+                            case.name.clone(),
+                            format!("7.0.10 fails this test; Seawall misses its checks:\n{e}"),
+                        )),
+                    }
+                    continue;
+                }
+                match result {
                     Ok(got) if got == expected => equal.push(case.name.clone()),
                     Ok(got) => differ.push((
                         case.name.clone(),
@@ -493,7 +579,10 @@ fn suricata_verify_packet_level() {
         // Group by the reason's head (before any count details) for the summary.
         by_reason.entry(why.clone()).or_default().push(n);
     }
-    let _ = writeln!(report, "\n## Deferred to issue 5 (stream / app layer)\n");
+    let _ = writeln!(
+        report,
+        "\n## Deferred (issue 5: stream / app layer; or not decoded)\n"
+    );
     for (why, names) in &by_reason {
         if names.len() > 8 {
             let _ = writeln!(
