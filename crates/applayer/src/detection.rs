@@ -159,9 +159,7 @@ pub fn detect_status(
         Detect::NeedMore => need_more = true,
         Detect::Unknown => {}
     }
-    if need_more && !first_bytes.is_empty() {
-        Detect::NeedMore
-    } else if first_bytes.is_empty() {
+    if need_more || first_bytes.is_empty() {
         Detect::NeedMore
     } else {
         Detect::Unknown

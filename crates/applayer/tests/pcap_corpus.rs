@@ -480,3 +480,51 @@ fn dns_queries_match_tshark() {
     );
     assert!(ours.is_empty() && theirs.is_empty());
 }
+
+#[test]
+fn tls_server_certificates_match_tshark() {
+    let ex = extract("tls-");
+    let ours: Vec<Row> = ex
+        .certs
+        .iter()
+        .map(|r| {
+            vec![
+                r[0].clone(),
+                r[1].clone(),
+                r[2].clone(),
+                r[5].replace(':', "").to_lowercase(),
+            ]
+        })
+        .collect();
+    let theirs: Vec<Row> = pinned("tls_certs.tsv")
+        .into_iter()
+        .map(|r| {
+            let serials: Vec<&str> = r[2].split(',').collect();
+            vec![
+                r[0].clone(),
+                r[1].clone(),
+                serials.len().to_string(),
+                serials[0].to_string(),
+            ]
+        })
+        .collect();
+    let (_, _, o, t) = compare(
+        "tls server certificate chain (count, leaf serial)",
+        ours,
+        theirs,
+    );
+    assert!(o.is_empty() && t.is_empty());
+    // Subject/issuer strings as x509-parser (and so Suricata) formats them.
+    assert!(ex.certs.iter().any(|r| r[0] == "tls-73-ciphersuites.pcap"
+        && r[3] == "CN=Test Certificate RSA"
+        && r[5] == "00:F4:A7:2F:D3:E8:FC:37:C4"));
+    assert!(
+        ex.certs.iter().any(|r| r[0] == "tls-firefox-browsing.pcap"
+            && r[3] == "CN=www.ntop.org"
+            && r[4] == "C=US, O=Let's Encrypt, CN=Let's Encrypt Authority X3"),
+        "{:?}",
+        ex.certs
+            .iter()
+            .find(|r| r[0] == "tls-firefox-browsing.pcap")
+    );
+}

@@ -6,7 +6,7 @@ set -eu
 CORPUS=${CORPUS:-../../../../shared/corpus/pcaps/proto}
 out=$(dirname "$0")
 : > "$out/http_requests.tsv"; : > "$out/http_responses.tsv"; : > "$out/tls_client.tsv"
-: > "$out/tls_server.tsv"; : > "$out/dns_queries.tsv"
+: > "$out/tls_server.tsv"; : > "$out/dns_queries.tsv"; : > "$out/tls_certs.tsv"
 for p in "$CORPUS"/http-*.pcap; do
   f=$(basename "$p")
   tshark -r "$p" -Y http.request -T fields -E separator=/t -e tcp.stream -e http.request.method \
@@ -22,6 +22,9 @@ for p in "$CORPUS"/tls-*.pcap; do
     2>/dev/null | sed "s|^|$f\t|" >> "$out/tls_client.tsv"
   tshark -r "$p" -Y 'tls.handshake.type==2' -T fields -E separator=/t -e tcp.stream \
     -e tls.handshake.ja3s_full -e tls.handshake.ja3s 2>/dev/null | sed "s|^|$f\t|" >> "$out/tls_server.tsv"
+  # First Certificate message per stream (the server's): stream, serials of the chain.
+  tshark -r "$p" -Y 'tls.handshake.type==11' -T fields -E separator=/t -e tcp.stream \
+    -e x509af.serialNumber 2>/dev/null | awk -F'\t' '!seen[$1]++' | sed "s|^|$f\t|" >> "$out/tls_certs.tsv"
 done
 for p in "$CORPUS"/dns-*.pcap; do
   f=$(basename "$p")
