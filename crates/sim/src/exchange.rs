@@ -2,26 +2,45 @@
 //!
 //! A pool of K non-blocking UDP sockets plays GWLB's per-flow outer source ports: each datagram
 //! leaves from socket `flow_socket_index % K` and the appliance must answer to that socket (it replies
-//! to the sender's address and port). One thread drives everything with a `mio` poll loop:
+//! to the sender's address and port). One thread drives everything with a level-triggered epoll
+//! loop, and amortizes its system calls:
 //!
-//! - pacing: `rate` datagrams per second (token schedule from the first send), or flat out;
+//! - sending: up to [`SEND_BURST`] datagrams are taken from the input at a time, queued per socket
+//!   (a flow always uses the same socket, so every flow keeps its order) and sent with one
+//!   `sendmmsg` per socket;
+//! - receiving: one `recvmmsg` per readable socket takes up to [`RECV_BATCH`] datagrams;
+//! - pacing: `rate` datagrams per second (token schedule from the first send, checked with the
+//!   millisecond resolution of epoll), or flat out;
 //! - a bounded in-flight window, so that flat out never overruns socket buffers: a correct
 //!   appliance returns 100 %. A datagram unanswered for `window_timeout` stops holding a window slot
 //!   (it is still matched if it comes back later);
-//! - verification: every received datagram is looked up by (socket, 64-bit SipHash of the bytes,
-//!   length) among the sends still outstanding; identical datagrams are matched first-in first-out,
-//!   so repeats are counted correctly. Latency is measured from send to receive.
+//! - verification: every received datagram is looked up by (64-bit content hash, length) among the
+//!   sends still outstanding, and a hit is confirmed by comparing the bytes with the datagram sent
+//!   (kept until it returns), so a hash collision can never pass corruption off as a match.
+//!   Identical datagrams are matched first-in first-out per socket, so repeats are counted
+//!   correctly. Latency is measured from just before the `sendmmsg` that sent a datagram to the
+//!   `recvmmsg` that received it.
+//!
+//! Telling a duplicate or misdirected return from a corrupt one, for content that is no longer
+//! outstanding, relies on the hash (all three are failures either way). Outstanding datagrams keep
+//! their bytes; only if the bytes of datagrams that expired without returning exceed
+//! [`RETAIN_BYTES`] are the oldest expiring ones replaced by a second, independent 64-bit hash
+//! (128 bits in all) to bound memory against an appliance that drops a lot.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hasher};
-use std::io::{self, IsTerminal};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, IoSlice, IoSliceMut, IsTerminal};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::report::{LatencySummary, SimReport};
@@ -37,8 +56,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default SO_RCVBUF / SO_SNDBUF request per socket (the kernel may cap it at rmem_max/wmem_max).
 pub const DEFAULT_SOCKET_BUFFER: usize = 4 << 20;
 
-/// Sends at most this many datagrams between two looks at the receive side.
-const SEND_BURST: usize = 64;
+/// Takes at most this many datagrams from the input between two looks at the receive side.
+pub const SEND_BURST: usize = 64;
+/// Datagrams per `recvmmsg`.
+pub const RECV_BATCH: usize = 32;
+/// Bytes of expired, unreturned datagrams kept for byte comparison before older ones are reduced
+/// to a second hash.
+pub const RETAIN_BYTES: usize = 256 << 20;
 /// Largest UDP payload.
 const RECV_BUF: usize = 65_536;
 /// How often a line of progress is printed when stderr is not a terminal.
@@ -144,7 +168,7 @@ impl SocketPool {
                 .map_err(SimError::io("set socket non-blocking"))?;
             s.bind(&addr.into())
                 .map_err(SimError::io("bind simulator socket"))?;
-            sockets.push(UdpSocket::from_std(s.into()));
+            sockets.push(s.into());
         }
         Ok(Self { sockets })
     }
@@ -226,24 +250,253 @@ const PENDING: u8 = 0;
 const RETURNED: u8 = 1;
 const EXPIRED: u8 = 2;
 
-/// (socket, digest, length) of a sent datagram.
-type SentKey = (u32, u64, u32);
+/// End of a list in the [`Matcher`] slab.
+const NIL: u32 = u32::MAX;
+/// Seed of the content hash.
+const SEED: u64 = 0x05ea_3a11_5eed_0001;
+/// Seed of the second hash that replaces the bytes of released datagrams.
+const CHECK_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    // Folding the 128-bit product: truncation is the point.
+    #[allow(clippy::cast_possible_truncation)]
+    let (lo, hi) = (r as u64, (r >> 64) as u64);
+    lo ^ hi
+}
+
+fn read_u64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(w)
+}
+
+/// 64-bit content hash (wyhash-style multiply-mix over 16-byte blocks): fast and well mixed, but
+/// not collision-resistant, which is why a hit is always confirmed by comparing the bytes.
+fn digest(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = seed ^ P0;
+    let mut blocks = bytes.chunks_exact(16);
+    for b in &mut blocks {
+        h = mum(read_u64(&b[..8]) ^ P1, read_u64(&b[8..]) ^ h);
+    }
+    let rest = blocks.remainder();
+    let (a, b) = if rest.len() > 8 {
+        (read_u64(&rest[..8]), read_u64(&rest[8..]))
+    } else {
+        (read_u64(rest), 0)
+    };
+    mum(mum(a ^ P1, b ^ h) ^ P2, bytes.len() as u64 ^ P1)
+}
+
+/// Hasher of map keys that already are hashes: (digest, length).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = digest(bytes, self.0);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 ^= u64::from(n).wrapping_mul(P0);
+    }
+}
+
+type KeyMap<V> = HashMap<(u64, u32), V, BuildHasherDefault<KeyHasher>>;
+
+/// One sent datagram still outstanding (pending or expired).
+struct Sent {
+    seq: u64,
+    at: Instant,
+    socket: u32,
+    /// Next outstanding datagram with the same (hash, length), in send order.
+    next: u32,
+    /// The bytes sent; empty once released.
+    bytes: Vec<u8>,
+    /// Set when `bytes` was released: the content's second hash stands in for them.
+    check: Option<u64>,
+}
+
+/// Every distinct (hash, length) ever sent.
+struct Content {
+    /// Socket of the first send, to tell a duplicate from a misdirected return.
+    first_socket: u32,
+    /// Outstanding sends (slab indices), oldest first.
+    head: u32,
+    tail: u32,
+}
+
+/// Matches returns to outstanding sends: (hash, length) → a FIFO list of the outstanding sends
+/// with that key in a slab, each confirmed by comparing bytes.
+struct Matcher {
+    contents: KeyMap<Content>,
+    slab: Vec<Sent>,
+    free: Vec<u32>,
+    hash: fn(&[u8], u64) -> u64,
+}
+
+impl Matcher {
+    fn new(hash: fn(&[u8], u64) -> u64) -> Self {
+        Self {
+            contents: KeyMap::default(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            hash,
+        }
+    }
+
+    fn key(&self, bytes: &[u8]) -> (u64, u32) {
+        let len = u32::try_from(bytes.len()).expect("a UDP payload fits u32");
+        ((self.hash)(bytes, SEED), len)
+    }
+
+    /// Records a send; returns its slab index.
+    fn insert(&mut self, socket: u32, bytes: Vec<u8>, seq: u64, at: Instant) -> u32 {
+        let key = self.key(&bytes);
+        let sent = Sent {
+            seq,
+            at,
+            socket,
+            next: NIL,
+            bytes,
+            check: None,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = sent;
+                i
+            }
+            None => {
+                self.slab.push(sent);
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 outstanding sends")
+            }
+        };
+        let c = self.contents.entry(key).or_insert(Content {
+            first_socket: socket,
+            head: NIL,
+            tail: NIL,
+        });
+        if c.tail == NIL {
+            c.head = idx;
+        } else {
+            self.slab[c.tail as usize].next = idx;
+        }
+        c.tail = idx;
+        idx
+    }
+
+    fn same(&self, s: &Sent, bytes: &[u8]) -> bool {
+        match s.check {
+            None => s.bytes == bytes,
+            Some(check) => (self.hash)(bytes, CHECK_SEED) == check,
+        }
+    }
+
+    /// Takes the oldest outstanding send on `socket` with exactly these bytes: Ok((seq, sent at,
+    /// bytes it retained)), or how the datagram is classified.
+    fn take(&mut self, socket: u32, bytes: &[u8]) -> Result<(u64, Instant, usize), ReturnKind> {
+        let key = self.key(bytes);
+        let Some(c) = self.contents.get(&key) else {
+            return Err(ReturnKind::Corrupt);
+        };
+        let (first_socket, head) = (c.first_socket, c.head);
+        let (mut prev, mut cur) = (NIL, head);
+        let mut elsewhere = false;
+        while cur != NIL {
+            let s = &self.slab[cur as usize];
+            if self.same(s, bytes) {
+                if s.socket == socket {
+                    break;
+                }
+                elsewhere = true;
+            }
+            prev = cur;
+            cur = s.next;
+        }
+        if cur == NIL {
+            return Err(if elsewhere {
+                ReturnKind::Misdirected
+            } else if head != NIL {
+                // Outstanding sends share the hash and length, but none has these bytes.
+                ReturnKind::Corrupt
+            } else if first_socket == socket {
+                ReturnKind::Duplicate
+            } else {
+                ReturnKind::Misdirected
+            });
+        }
+        let next = self.slab[cur as usize].next;
+        if prev == NIL {
+            if let Some(c) = self.contents.get_mut(&key) {
+                c.head = next;
+                if c.tail == cur {
+                    c.tail = NIL;
+                }
+            }
+        } else {
+            self.slab[prev as usize].next = next;
+            if let Some(c) = self.contents.get_mut(&key) {
+                if c.tail == cur {
+                    c.tail = prev;
+                }
+            }
+        }
+        let s = &mut self.slab[cur as usize];
+        let retained = s.bytes.len();
+        let found = (s.seq, s.at, retained);
+        s.bytes = Vec::new();
+        s.check = None;
+        self.free.push(cur);
+        Ok(found)
+    }
+
+    /// Bytes kept for the outstanding send at `idx`.
+    fn retained(&self, idx: u32) -> usize {
+        self.slab[idx as usize].bytes.len()
+    }
+
+    /// Replaces the kept bytes of `idx` with their second hash; returns the bytes freed.
+    fn release(&mut self, idx: u32) -> usize {
+        let hash = self.hash;
+        let s = &mut self.slab[idx as usize];
+        if s.check.is_some() {
+            return 0;
+        }
+        s.check = Some(hash(&s.bytes, CHECK_SEED));
+        std::mem::take(&mut s.bytes).len()
+    }
+}
 
 struct Engine<'o> {
     target: SocketAddr,
     opts: &'o ExchangeOptions,
     pool: SocketPool,
-    poll: Poll,
+    epoll: Epoll,
+    /// Sockets whose send buffer was full (waiting for EPOLLOUT).
     blocked: Vec<bool>,
-    /// Outstanding sends by content, FIFO per identical content.
-    pending: HashMap<SentKey, VecDeque<(u64, Instant)>>,
-    /// Socket of the first send of each content, to tell duplicates from corruption.
-    ever_sent: HashMap<(u64, u32), u32>,
+    /// Datagrams taken from the input and not sent yet, per socket, in order.
+    staged: Vec<VecDeque<Vec<u8>>>,
+    staged_total: usize,
+    /// Datagrams taken from the input (the pacing schedule).
+    taken: u64,
+    pace_start: Option<Instant>,
+    matcher: Matcher,
     /// Per sequence number: PENDING, RETURNED or EXPIRED.
     status: Vec<u8>,
-    /// Sends in order, for window expiry.
-    order: VecDeque<(Instant, u64)>,
+    /// Sends in order, for window expiry: (sent at, seq, slab index).
+    order: VecDeque<(Instant, u64, u32)>,
     in_flight: usize,
+    /// Bytes kept for expired, unreturned sends.
+    expired_bytes: usize,
     hist: Histogram<u64>,
     report: SimReport,
     received: Vec<Received>,
@@ -251,19 +504,56 @@ struct Engine<'o> {
     last_send: Option<Instant>,
     last_return: Option<Instant>,
     progress: Progress,
+    send_hdrs: MultiHeaders<SockaddrStorage>,
+    send_addrs: Vec<Option<SockaddrStorage>>,
+    recv_hdrs: Option<MultiHeaders<SockaddrStorage>>,
+    recv_buf: Vec<u8>,
+}
+
+fn epoll_err(what: &'static str) -> impl FnOnce(Errno) -> SimError {
+    move |e| SimError::Io {
+        what,
+        source: io::Error::from(e),
+    }
+}
+
+fn interest(i: usize, writable: bool) -> EpollEvent {
+    let mut flags = EpollFlags::EPOLLIN;
+    if writable {
+        flags |= EpollFlags::EPOLLOUT;
+    }
+    EpollEvent::new(flags, i as u64)
+}
+
+/// The source address of a received datagram.
+fn socket_addr(s: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    s.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+/// `d` in whole milliseconds, rounded up (epoll's resolution).
+fn epoll_timeout(d: Duration) -> EpollTimeout {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms)
+        .ok()
+        .and_then(|ms| EpollTimeout::try_from(ms).ok())
+        .unwrap_or(EpollTimeout::MAX)
 }
 
 impl<'o> Engine<'o> {
     fn new(
         target: SocketAddr,
-        mut pool: SocketPool,
+        pool: SocketPool,
         opts: &'o ExchangeOptions,
     ) -> Result<Self, SimError> {
-        let poll = Poll::new().map_err(SimError::io("create poll"))?;
-        for (i, s) in pool.sockets.iter_mut().enumerate() {
-            poll.registry()
-                .register(s, Token(i), Interest::READABLE | Interest::WRITABLE)
-                .map_err(SimError::io("register socket"))?;
+        let epoll =
+            Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(epoll_err("create epoll"))?;
+        for (i, s) in pool.sockets.iter().enumerate() {
+            epoll
+                .add(s, interest(i, false))
+                .map_err(epoll_err("register socket"))?;
         }
         let hist = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
             .expect("static histogram bounds are valid");
@@ -272,13 +562,17 @@ impl<'o> Engine<'o> {
             target,
             opts,
             blocked: vec![false; n],
+            staged: vec![VecDeque::new(); n],
+            staged_total: 0,
+            taken: 0,
+            pace_start: None,
             pool,
-            poll,
-            pending: HashMap::new(),
-            ever_sent: HashMap::new(),
+            epoll,
+            matcher: Matcher::new(digest),
             status: Vec::new(),
             order: VecDeque::new(),
             in_flight: 0,
+            expired_bytes: 0,
             hist,
             report: SimReport {
                 target: target.to_string(),
@@ -290,68 +584,51 @@ impl<'o> Engine<'o> {
             last_send: None,
             last_return: None,
             progress: Progress::new(opts.progress, opts.progress_total),
+            send_hdrs: MultiHeaders::preallocate(SEND_BURST, None),
+            send_addrs: vec![Some(SockaddrStorage::from(target)); SEND_BURST],
+            recv_hdrs: Some(MultiHeaders::preallocate(RECV_BATCH, None)),
+            recv_buf: vec![0u8; RECV_BATCH * RECV_BUF],
         })
     }
 
     fn run(&mut self, mut datagrams: impl Iterator<Item = Datagram>) -> Result<(), SimError> {
-        let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; RECV_BUF];
+        let mut events = vec![EpollEvent::empty(); 256];
         let mut next = datagrams.next();
         let n = self.pool.len();
         loop {
             let now = Instant::now();
             self.expire(now);
 
-            // Send phase.
+            // Take what may be sent now, queued per socket.
             let mut wake: Option<Instant> = None;
             let mut burst = 0;
-            while let Some(d) = &next {
-                if self.in_flight >= self.opts.window || burst >= SEND_BURST {
+            while let Some(d) = next.take() {
+                if self.in_flight + self.staged_total >= self.opts.window || burst >= SEND_BURST {
+                    next = Some(d);
                     break;
                 }
                 if let Some(rate) = self.opts.rate {
-                    let start = self.first_send.unwrap_or(now);
-                    let due =
-                        start + Duration::from_secs_f64(self.report.sent as f64 / rate as f64);
+                    let start = *self.pace_start.get_or_insert(now);
+                    let due = start + Duration::from_secs_f64(self.taken as f64 / rate as f64);
                     if due > now {
                         wake = Some(due);
+                        next = Some(d);
                         break;
                     }
                 }
-                let s = d.flow_socket_index % n;
-                if self.blocked[s] {
-                    break;
-                }
-                match self.pool.sockets[s].send_to(&d.bytes, self.target) {
-                    Ok(_) => {
-                        let sent_at = Instant::now();
-                        self.record_send(s, &d.bytes, sent_at);
-                        next = datagrams.next();
-                        burst += 1;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.blocked[s] = true;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if per_datagram_error(&e) => {
-                        self.report.send_errors += 1;
-                        next = datagrams.next();
-                    }
-                    Err(e) => {
-                        return Err(SimError::Io {
-                            what: "send datagram",
-                            source: e,
-                        })
-                    }
-                }
+                self.staged[d.flow_socket_index % n].push_back(d.bytes);
+                self.staged_total += 1;
+                self.taken += 1;
+                burst += 1;
+                next = datagrams.next();
             }
+            self.flush()?;
 
             let now = Instant::now();
             let outstanding = self.report.sent - self.report.returned;
-            let final_deadline = match (&next, self.last_send) {
-                (None, Some(last)) => Some(last + self.opts.timeout),
-                (None, None) => Some(now), // nothing was sent
+            let final_deadline = match (next.is_none() && self.staged_total == 0, self.last_send) {
+                (true, Some(last)) => Some(last + self.opts.timeout),
+                (true, None) => Some(now), // nothing was sent
                 _ => None,
             };
             if let Some(deadline) = final_deadline {
@@ -360,11 +637,9 @@ impl<'o> Engine<'o> {
                 }
             }
 
-            let can_send_now = next.as_ref().is_some_and(|d| {
-                self.in_flight < self.opts.window
-                    && wake.is_none()
-                    && !self.blocked[d.flow_socket_index % n]
-            });
+            let can_send_now = next.is_some()
+                && self.in_flight + self.staged_total < self.opts.window
+                && wake.is_none();
             let timeout = if can_send_now {
                 Duration::ZERO
             } else {
@@ -372,8 +647,8 @@ impl<'o> Engine<'o> {
                 if let Some(w) = wake {
                     deadline = deadline.min(w);
                 }
-                if self.in_flight >= self.opts.window {
-                    if let Some(&(t, _)) = self.order.front() {
+                if self.in_flight + self.staged_total >= self.opts.window {
+                    if let Some(&(t, _, _)) = self.order.front() {
                         deadline = deadline.min(t + self.opts.window_timeout);
                     }
                 }
@@ -382,23 +657,22 @@ impl<'o> Engine<'o> {
                 }
                 deadline.saturating_duration_since(now)
             };
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(SimError::Io {
-                        what: "poll",
-                        source: e,
-                    })
-                }
-            }
-            for ev in events.iter() {
-                let i = ev.token().0;
-                if ev.is_writable() {
+            let ready = match self.epoll.wait(&mut events, epoll_timeout(timeout)) {
+                Ok(k) => k,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(epoll_err("epoll_wait")(e)),
+            };
+            for ev in &events[..ready] {
+                let i = usize::try_from(ev.data()).expect("socket index fits usize");
+                let flags = ev.events();
+                if flags.contains(EpollFlags::EPOLLOUT) && self.blocked[i] {
                     self.blocked[i] = false;
+                    self.epoll
+                        .modify(&self.pool.sockets[i], &mut interest(i, false))
+                        .map_err(epoll_err("modify epoll interest"))?;
                 }
-                if ev.is_readable() {
-                    self.drain(i, &mut buf)?;
+                if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLERR) {
+                    self.drain(i)?;
                 }
             }
             self.progress.tick(&self.report);
@@ -407,61 +681,168 @@ impl<'o> Engine<'o> {
         Ok(())
     }
 
-    fn record_send(&mut self, socket: usize, bytes: &[u8], at: Instant) {
+    /// Sends what is queued, one `sendmmsg` per socket and at most [`SEND_BURST`] datagrams.
+    fn flush(&mut self) -> Result<(), SimError> {
+        if self.staged_total == 0 {
+            return Ok(());
+        }
+        for s in 0..self.pool.len() {
+            while !self.blocked[s] && !self.staged[s].is_empty() {
+                let k = self.staged[s].len().min(SEND_BURST);
+                let fd = self.pool.sockets[s].as_raw_fd();
+                let at = Instant::now();
+                let result = {
+                    let slices: Vec<[IoSlice<'_>; 1]> = self.staged[s]
+                        .iter()
+                        .take(k)
+                        .map(|b| [IoSlice::new(b)])
+                        .collect();
+                    let none: [ControlMessage<'_>; 0] = [];
+                    sendmmsg(
+                        fd,
+                        &mut self.send_hdrs,
+                        slices.iter(),
+                        &self.send_addrs[..k],
+                        none,
+                        MsgFlags::MSG_DONTWAIT,
+                    )
+                    .map(Iterator::count)
+                };
+                match result {
+                    Ok(sent) if sent > 0 => {
+                        for _ in 0..sent {
+                            let bytes = self.staged[s].pop_front().expect("sent from the queue");
+                            self.record_send(s, bytes, at);
+                        }
+                        self.staged_total -= sent;
+                    }
+                    Ok(_) => {
+                        // Not expected with messages to send; try again on the next round.
+                        break;
+                    }
+                    Err(Errno::EAGAIN) => {
+                        self.blocked[s] = true;
+                        self.epoll
+                            .modify(&self.pool.sockets[s], &mut interest(s, true))
+                            .map_err(epoll_err("modify epoll interest"))?;
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        let e = io::Error::from(e);
+                        if !per_datagram_error(&e) {
+                            return Err(SimError::Io {
+                                what: "send datagram",
+                                source: e,
+                            });
+                        }
+                        // The head datagram (or an ICMP error about an earlier one): not sent.
+                        self.report.send_errors += 1;
+                        self.staged[s].pop_front();
+                        self.staged_total -= 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record_send(&mut self, socket: usize, bytes: Vec<u8>, at: Instant) {
         let seq = self.report.sent;
-        let digest = digest(bytes);
-        let len = u32::try_from(bytes.len()).expect("a UDP payload fits u32");
+        let len = bytes.len() as u64;
         let sock = u32::try_from(socket).expect("socket index fits u32");
-        self.pending
-            .entry((sock, digest, len))
-            .or_default()
-            .push_back((seq, at));
-        self.ever_sent.entry((digest, len)).or_insert(sock);
+        let idx = self.matcher.insert(sock, bytes, seq, at);
         self.status.push(PENDING);
-        self.order.push_back((at, seq));
+        self.order.push_back((at, seq, idx));
         self.in_flight += 1;
         self.report.sent += 1;
-        self.report.bytes_sent += bytes.len() as u64;
+        self.report.bytes_sent += len;
         self.first_send.get_or_insert(at);
         self.last_send = Some(at);
     }
 
     /// Frees window slots of datagrams unanswered for `window_timeout`.
     fn expire(&mut self, now: Instant) {
-        while let Some(&(t, seq)) = self.order.front() {
-            let idx = usize::try_from(seq).expect("sequence fits usize");
-            if self.status[idx] != PENDING {
+        while let Some(&(t, seq, idx)) = self.order.front() {
+            let i = usize::try_from(seq).expect("sequence fits usize");
+            if self.status[i] != PENDING {
                 self.order.pop_front();
             } else if now.saturating_duration_since(t) >= self.opts.window_timeout {
-                self.status[idx] = EXPIRED;
+                self.status[i] = EXPIRED;
                 self.in_flight -= 1;
                 self.order.pop_front();
+                self.expired_bytes += self.matcher.retained(idx);
+                if self.expired_bytes > RETAIN_BYTES {
+                    self.expired_bytes -= self.matcher.release(idx);
+                }
             } else {
                 break;
             }
         }
     }
 
-    fn drain(&mut self, i: usize, buf: &mut [u8]) -> Result<(), SimError> {
-        loop {
-            match self.pool.sockets[i].recv_from(buf) {
-                Ok((len, from)) => {
+    /// Receives everything queued on socket `i`, [`RECV_BATCH`] datagrams per `recvmmsg`.
+    fn drain(&mut self, i: usize) -> Result<(), SimError> {
+        let fd = self.pool.sockets[i].as_raw_fd();
+        let mut hdrs = self
+            .recv_hdrs
+            .take()
+            .expect("receive headers are put back after each use");
+        let mut buf = std::mem::take(&mut self.recv_buf);
+        let result = loop {
+            let mut got = [(0usize, None::<SocketAddr>); RECV_BATCH];
+            let received = {
+                let mut slices: Vec<[IoSliceMut<'_>; 1]> = buf
+                    .chunks_exact_mut(RECV_BUF)
+                    .map(|c| [IoSliceMut::new(c)])
+                    .collect();
+                recvmmsg(
+                    fd,
+                    &mut hdrs,
+                    slices.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )
+                .map(|msgs| {
+                    let mut count = 0;
+                    for (slot, m) in got.iter_mut().zip(msgs) {
+                        *slot = (m.bytes, m.address.as_ref().and_then(socket_addr));
+                        count += 1;
+                    }
+                    count
+                })
+            };
+            match received {
+                Ok(count) => {
                     let now = Instant::now();
-                    self.on_receive(i, from, &buf[..len], now);
+                    let unknown = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+                    for (k, &(len, from)) in got[..count].iter().enumerate() {
+                        let bytes = &buf[k * RECV_BUF..][..len.min(RECV_BUF)];
+                        self.on_receive(i, from.unwrap_or(unknown), bytes, now);
+                    }
+                    // Fewer than asked: the queue was empty (epoll is level-triggered, so
+                    // anything that arrives later is reported again).
+                    if count < RECV_BATCH {
+                        break Ok(());
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // ICMP errors surfacing on the socket (e.g. port unreachable): the datagram is
-                // simply missing.
-                Err(e) if per_datagram_error(&e) => {}
+                Err(Errno::EAGAIN) => break Ok(()),
+                Err(Errno::EINTR) => {}
                 Err(e) => {
-                    return Err(SimError::Io {
-                        what: "receive datagram",
-                        source: e,
-                    })
+                    let e = io::Error::from(e);
+                    // ICMP errors surfacing on the socket (e.g. port unreachable): the datagram
+                    // is simply missing.
+                    if !per_datagram_error(&e) {
+                        break Err(SimError::Io {
+                            what: "receive datagram",
+                            source: e,
+                        });
+                    }
                 }
             }
-        }
+        };
+        self.recv_hdrs = Some(hdrs);
+        self.recv_buf = buf;
+        result
     }
 
     fn on_receive(&mut self, socket: usize, from: SocketAddr, bytes: &[u8], now: Instant) {
@@ -469,25 +850,14 @@ impl<'o> Engine<'o> {
             self.report.unexpected += 1;
             ReturnKind::Unexpected
         } else {
-            let digest = digest(bytes);
-            let len = u32::try_from(bytes.len()).expect("a UDP payload fits u32");
             let sock = u32::try_from(socket).expect("socket index fits u32");
-            let key = (sock, digest, len);
-            let hit = match self.pending.get_mut(&key) {
-                Some(q) => {
-                    let hit = q.pop_front();
-                    if q.is_empty() {
-                        self.pending.remove(&key);
-                    }
-                    hit
-                }
-                None => None,
-            };
-            match hit {
-                Some((seq, sent_at)) => {
+            match self.matcher.take(sock, bytes) {
+                Ok((seq, sent_at, retained)) => {
                     let idx = usize::try_from(seq).expect("sequence fits usize");
-                    if self.status[idx] == PENDING {
-                        self.in_flight -= 1;
+                    match self.status[idx] {
+                        PENDING => self.in_flight -= 1,
+                        EXPIRED => self.expired_bytes -= retained,
+                        _ => {}
                     }
                     self.status[idx] = RETURNED;
                     self.report.returned += 1;
@@ -498,20 +868,14 @@ impl<'o> Engine<'o> {
                     self.last_return = Some(now);
                     ReturnKind::Matched
                 }
-                None => match self.ever_sent.get(&(digest, len)) {
-                    Some(&first) if first == sock => {
-                        self.report.duplicate += 1;
-                        ReturnKind::Duplicate
+                Err(kind) => {
+                    match kind {
+                        ReturnKind::Duplicate => self.report.duplicate += 1,
+                        ReturnKind::Misdirected => self.report.misdirected += 1,
+                        _ => self.report.corrupt += 1,
                     }
-                    Some(_) => {
-                        self.report.misdirected += 1;
-                        ReturnKind::Misdirected
-                    }
-                    None => {
-                        self.report.corrupt += 1;
-                        ReturnKind::Corrupt
-                    }
-                },
+                    kind
+                }
             }
         };
         if self.opts.collect {
@@ -523,7 +887,6 @@ impl<'o> Engine<'o> {
             });
         }
     }
-
     fn finish(mut self) -> Exchange {
         let end = Instant::now();
         let r = &mut self.report;
@@ -569,13 +932,6 @@ fn per_datagram_error(e: &io::Error) -> bool {
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::InvalidInput
     ) || e.raw_os_error() == Some(90) // EMSGSIZE on Linux
-}
-
-/// 64-bit content digest (SipHash-1-3 with fixed keys).
-fn digest(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
 }
 
 /// Progress on stderr: an indicatif bar on a terminal, else a line every few seconds.
@@ -630,5 +986,69 @@ impl Progress {
         if let Self::Bar(bar) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every content collides: matching must rest on the bytes alone.
+    fn colliding(_: &[u8], _: u64) -> u64 {
+        7
+    }
+
+    #[test]
+    fn a_hash_collision_never_passes_corruption_as_a_match() {
+        let mut m = Matcher::new(colliding);
+        let t = Instant::now();
+        m.insert(0, b"original".to_vec(), 0, t);
+        assert_eq!(m.take(0, b"corrupt!"), Err(ReturnKind::Corrupt));
+        assert_eq!(m.take(0, b"original").map(|(seq, _, _)| seq), Ok(0));
+        assert_eq!(m.take(0, b"original"), Err(ReturnKind::Duplicate));
+    }
+
+    #[test]
+    fn identical_sends_match_first_in_first_out_per_socket() {
+        let mut m = Matcher::new(digest);
+        let t = Instant::now();
+        m.insert(1, b"same".to_vec(), 0, t);
+        m.insert(2, b"same".to_vec(), 1, t);
+        m.insert(1, b"same".to_vec(), 2, t);
+        assert_eq!(m.take(1, b"same").map(|r| r.0), Ok(0));
+        assert_eq!(m.take(1, b"same").map(|r| r.0), Ok(2));
+        // Still outstanding on socket 2 only: a third return on socket 1 went to the wrong port.
+        assert_eq!(m.take(1, b"same"), Err(ReturnKind::Misdirected));
+        assert_eq!(m.take(2, b"same").map(|r| r.0), Ok(1));
+        assert_eq!(m.take(2, b"same"), Err(ReturnKind::Misdirected));
+        assert_eq!(m.take(1, b"same"), Err(ReturnKind::Duplicate));
+        assert_eq!(m.take(1, b"never sent"), Err(ReturnKind::Corrupt));
+    }
+
+    #[test]
+    fn released_sends_still_match_by_their_second_hash() {
+        let mut m = Matcher::new(digest);
+        let t = Instant::now();
+        let idx = m.insert(0, vec![5; 100], 0, t);
+        assert_eq!(m.retained(idx), 100);
+        assert_eq!(m.release(idx), 100);
+        assert_eq!(m.retained(idx), 0);
+        let mut other = vec![5; 100];
+        other[50] = 6;
+        assert_eq!(m.take(0, &other), Err(ReturnKind::Corrupt));
+        assert_eq!(m.take(0, &[5; 100]).map(|r| (r.0, r.2)), Ok((0, 0)));
+    }
+
+    #[test]
+    fn digest_depends_on_every_byte_and_the_length() {
+        let base = vec![0u8; 37];
+        let h = digest(&base, SEED);
+        for i in 0..base.len() {
+            let mut b = base.clone();
+            b[i] = 1;
+            assert_ne!(digest(&b, SEED), h, "byte {i}");
+        }
+        assert_ne!(digest(&base[..36], SEED), h);
+        assert_ne!(digest(&base, CHECK_SEED), h);
     }
 }
