@@ -66,6 +66,9 @@ fn fast_patterns(dir: &std::path::Path) -> Vec<(Buffer, Vec<u8>, bool)> {
     out
 }
 
+/// A fast pattern: (bytes, nocase).
+type Literal = (Vec<u8>, bool);
+
 /// TCP/UDP payloads of the bench capture.
 fn payloads(dir: &std::path::Path) -> Vec<Vec<u8>> {
     let f = std::fs::File::open(dir.join("pcaps/bench-mixed.pcap")).expect("open bench pcap");
@@ -100,7 +103,7 @@ fn mpm(c: &mut Criterion) {
     );
     // "payload": the literals of packet-payload rules (what one packet matcher holds);
     // "all": every buffer's literals in one matcher (a stress case: many short patterns).
-    let sets: [(&str, Vec<(Vec<u8>, bool)>); 2] = [
+    let sets: [(&str, Vec<Literal>); 2] = [
         (
             "payload",
             all.iter()
