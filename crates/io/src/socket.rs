@@ -15,6 +15,11 @@ use crate::batch::{sockaddr_from, Batch, PktinfoCmsg};
 /// How long a send waits for room in the socket buffer (once per message) before dropping.
 const SEND_WAIT: Duration = Duration::from_millis(10);
 
+/// How much shorter than a [`WorkerSocket::recv_batch`] timeout the socket's `SO_RCVTIMEO` is set:
+/// at least one kernel timer tick (10 ms at `HZ=100`), so the kernel's tick-rounded wait never
+/// outlasts the timeout; the rest is waited with `poll`. Timeouts up to this long use `poll` alone.
+const RCVTIMEO_SLACK: Duration = Duration::from_millis(10);
+
 /// Socket options for worker sockets (and the reflector, which must match them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketOptions {
@@ -95,6 +100,9 @@ pub struct WorkerSocket {
     socket: Socket,
     local: SocketAddrV4,
     counters: Counters,
+    /// The `SO_RCVTIMEO` last set on the socket, in microseconds; 0 = none (block forever, the
+    /// kernel's default).
+    rcvtimeo_us: AtomicU64,
 }
 
 impl std::fmt::Debug for WorkerSocket {
@@ -191,6 +199,7 @@ impl WorkerSocket {
             socket,
             local,
             counters: Counters::default(),
+            rcvtimeo_us: AtomicU64::new(0),
         })
     }
 
@@ -224,24 +233,19 @@ impl WorkerSocket {
         }
     }
 
-    /// One non-blocking `recvmmsg` into `batch`.
-    fn try_recv(&self, batch: &mut Batch) -> io::Result<usize> {
+    /// One `recvmmsg` into `batch`: non-blocking with `MSG_DONTWAIT`, else blocking until the first
+    /// datagram (or `SO_RCVTIMEO`) and then taking whatever else is queued (`MSG_WAITFORONE`).
+    fn try_recv(&self, batch: &mut Batch, flags: libc::c_int) -> io::Result<usize> {
         let fd = self.socket.as_raw_fd();
         let hdrs = batch.prepare_recv();
         let vlen = libc::c_uint::try_from(hdrs.len()).expect("batch size is at most 1024");
         #[allow(unsafe_code)]
         // SAFETY: `hdrs` are `vlen` mmsghdrs just prepared by `prepare_recv`: each points at its own
         // buffer of buf_size bytes (one iovec), sockaddr_in and control buffer, all owned by `batch`,
-        // which stays mutably borrowed (so nothing else touches them) until `finish_recv`.
-        let rc = unsafe {
-            libc::recvmmsg(
-                fd,
-                hdrs.as_mut_ptr(),
-                vlen,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
+        // which stays mutably borrowed (so nothing else touches them) until `finish_recv`. The
+        // timeout pointer is null.
+        let rc =
+            unsafe { libc::recvmmsg(fd, hdrs.as_mut_ptr(), vlen, flags, std::ptr::null_mut()) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -253,13 +257,88 @@ impl WorkerSocket {
         Ok(count)
     }
 
+    /// Sets `SO_RCVTIMEO` to `timeout` (`None`: none, block forever) unless it already is.
+    fn set_recv_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        // Microseconds rounded up (at least 1: a zero timeval means "forever").
+        let us = timeout.map_or(0, |t| {
+            u64::try_from(t.as_nanos().div_ceil(1_000)).map_or(u64::MAX, |us| us.max(1))
+        });
+        if self.rcvtimeo_us.load(Ordering::Relaxed) == us {
+            return Ok(());
+        }
+        let secs = us / 1_000_000;
+        let tv = libc::timeval {
+            tv_sec: libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX),
+            tv_usec: libc::suseconds_t::try_from(us % 1_000_000).expect("below 1_000_000"),
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `tv` is a live timeval and the length passed is its size; the kernel only reads it.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                std::ptr::from_ref(&tv).cast(),
+                mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.rcvtimeo_us.store(us, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Receive up to `batch.capacity()` datagrams with `recvmmsg`, waiting at most `timeout` for the
     /// first one. Returns how many were received (also `batch.len()`); `Ok(0)` on timeout.
     /// `Duration::ZERO` never waits; `Duration::MAX` waits forever. `EINTR` is retried.
+    ///
+    /// One system call per wake-up in the common case: a blocking `recvmmsg` with
+    /// `MSG_WAITFORONE`, bounded by the socket's `SO_RCVTIMEO` (set only when the timeout changes).
+    /// The kernel counts that timeout in timer ticks, so it is set 10 ms (one tick or more) short of
+    /// `timeout` and the rest is waited precisely with `poll`, as are timeouts no longer than the
+    /// slack and waits cut short (`EINTR`, a consumed ICMP error, another thread changing the
+    /// timeout of a shared socket, a non-blocking descriptor): a timeout costs a few more calls,
+    /// received datagrams do not.
     pub fn recv_batch(&self, batch: &mut Batch, timeout: Duration) -> io::Result<usize> {
-        let mut deadline: Option<Option<Instant>> = None;
+        if timeout.is_zero() {
+            return self.recv_nowait(batch, None);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let kernel_timeout = match deadline {
+            None => None,
+            Some(_) if timeout <= RCVTIMEO_SLACK => {
+                return self.recv_nowait(batch, Some(deadline));
+            }
+            Some(_) => Some(timeout - RCVTIMEO_SLACK),
+        };
+        self.set_recv_timeout(kernel_timeout)?;
+        match self.try_recv(batch, libc::MSG_WAITFORONE) {
+            Ok(n) => return Ok(n),
+            Err(e) => match e.raw_os_error() {
+                // The kernel timeout elapsed, or the wait was cut short: go on below.
+                Some(
+                    libc::EAGAIN
+                    | libc::EINTR
+                    | libc::ECONNREFUSED
+                    | libc::EHOSTUNREACH
+                    | libc::ENETUNREACH,
+                ) => {}
+                _ => return Err(e),
+            },
+        }
+        self.recv_nowait(batch, Some(deadline))
+    }
+
+    /// Non-blocking receives, waiting with `poll` until `deadline` (`None`: do not wait;
+    /// `Some(None)`: forever).
+    fn recv_nowait(
+        &self,
+        batch: &mut Batch,
+        deadline: Option<Option<Instant>>,
+    ) -> io::Result<usize> {
         loop {
-            match self.try_recv(batch) {
+            match self.try_recv(batch, libc::MSG_DONTWAIT) {
                 Ok(n) => return Ok(n),
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) => {}
@@ -269,8 +348,10 @@ impl WorkerSocket {
                     _ => return Err(e),
                 },
             }
+            let Some(dl) = deadline else {
+                return Ok(0);
+            };
             let now = Instant::now();
-            let dl = *deadline.get_or_insert_with(|| now.checked_add(timeout));
             let remaining = match dl {
                 None => None,
                 Some(dl) if dl <= now => return Ok(0),

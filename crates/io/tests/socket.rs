@@ -230,6 +230,46 @@ fn recv_batch_times_out_with_zero() {
 }
 
 #[test]
+fn blocking_receives_wake_on_the_first_datagram_and_take_the_whole_queue() {
+    // Duration::MAX (no kernel timeout) and a long finite timeout (SO_RCVTIMEO) both block until
+    // a datagram comes, then take everything queued behind it.
+    let s = plain_socket(Ipv4Addr::new(127, 61, 1, 20));
+    let mut batch = Batch::new(8, 128);
+    for (round, timeout) in [Duration::MAX, PATIENCE, Duration::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let to = s.local_addr();
+        let sender = std::thread::spawn(move || {
+            let c = client();
+            std::thread::sleep(Duration::from_millis(20));
+            for i in 0..3 {
+                c.send_to(&datagram(round * 3 + i, 40), to).expect("send");
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let n = s.recv_batch(&mut batch, timeout).expect("receive");
+            assert!(n > 0, "round {round}: a blocking receive returned nothing");
+            got.extend((0..n).map(|i| batch.payload(i).to_vec()));
+        }
+        sender.join().expect("sender");
+        let want: Vec<Vec<u8>> = (0..3).map(|i| datagram(round * 3 + i, 40)).collect();
+        assert_eq!(got, want, "round {round}");
+    }
+    // After blocking ones, short and zero timeouts still time out empty.
+    for timeout in [
+        Duration::from_millis(15),
+        Duration::from_millis(3),
+        Duration::ZERO,
+    ] {
+        assert_eq!(s.recv_batch(&mut batch, timeout).expect("timeout"), 0);
+        assert!(batch.is_empty());
+    }
+    assert_eq!(s.stats().received, 9);
+}
+
+#[test]
 fn send_back_rejects_a_short_keep_slice() {
     let s = plain_socket(Ipv4Addr::new(127, 61, 1, 7));
     let c = client();
