@@ -11,7 +11,10 @@
 //! symmetric address pair (plus protocol and VLAN/GWLB endpoint: fragments carry no ports, and
 //! all fragments and packets of a flow must meet in one worker) to one of N workers over bounded
 //! channels; packets of a flow stay in order. Batches are recycled, and each worker buffers its
-//! EVE lines and appends them to the shared file in large chunks.
+//! EVE lines and appends them to the shared file in large chunks. Known difference with N > 1:
+//! host-tracked state (`threshold`/`detection_filter` by_src/by_dst, xbits) lives in each
+//! worker's `DetectCtx`, so a host whose flows spread over workers is counted per worker (on
+//! bench-mixed.pcap with ET Open: 1 of 569 alerts moves); use one worker for exact parity.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
