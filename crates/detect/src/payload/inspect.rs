@@ -358,8 +358,10 @@ impl Inspector<'_> {
                     if v.wrapping_add(u64::from(prev_buffer_offset)) < u64::from(depth) {
                         depth = prev_buffer_offset.wrapping_add(v as u32);
                     }
-                } else if cd.depth != 0 && u32::from(cd.depth) + prev_buffer_offset < depth {
-                    depth = prev_buffer_offset + u32::from(cd.depth);
+                } else if cd.depth != 0
+                    && u32::from(cd.depth).wrapping_add(prev_buffer_offset) < depth
+                {
+                    depth = prev_buffer_offset.wrapping_add(u32::from(cd.depth));
                 }
                 if cd.flags & OFFSET_VAR != 0 {
                     let v = st.vars[usize::from(cd.offset) % super::MAX_VARS];
@@ -553,7 +555,7 @@ impl Inspector<'_> {
         // digits up to the first non-digit; here the buffer end also stops it.
         let end = match how {
             Extract::String { .. } if nbytes == 0 => self.buf.len(),
-            _ => at + nbytes,
+            _ => at.checked_add(nbytes)?,
         };
         let bytes = self.buf.get(at..end)?;
         match how {
@@ -573,14 +575,14 @@ impl Inspector<'_> {
         }
         let nbytes = bt.nbytes.get(&st.vars) as i32;
         let string = matches!(bt.extract, Extract::String { .. });
-        if matches!(bt.nbytes, Val::Var(_)) && !((string && nbytes <= 23) || nbytes <= 8) {
+        if nbytes < 0 || !((string && nbytes <= 23) || nbytes <= 8) {
             return false;
         }
         let offset = bt.offset.get(&st.vars) as i32;
         let Some(at) = self.locate(bt.relative, i64::from(offset), i64::from(nbytes), st) else {
             return false;
         };
-        let Some((mut val, _)) = self.read(at, nbytes.max(0) as usize, bt.extract) else {
+        let Some((mut val, _)) = self.read(at, nbytes as usize, bt.extract) else {
             return false;
         };
         if let Some((mask, shift)) = bt.bitmask {
@@ -608,7 +610,7 @@ impl Inspector<'_> {
         }
         let nbytes = bj.nbytes.get(&st.vars) as i32;
         let string = matches!(bj.extract, Extract::String { .. });
-        if matches!(bj.nbytes, Val::Var(_)) && !((string && nbytes <= 23) || nbytes <= 8) {
+        if nbytes < 0 || !((string && nbytes <= 23) || nbytes <= 8) {
             return false;
         }
         let offset = i64::from(bj.offset.get(&st.vars) as i32);
