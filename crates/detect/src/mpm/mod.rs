@@ -6,9 +6,17 @@
 //! occurs anywhere in the haystack, once per pattern per scan (so an id shared by several
 //! patterns may be reported more than once), in no particular order.
 //!
-//! Default backend ([`MpmKind::default`]): Hyperscan, by measurement (benches/benches/mpm.rs, ET
-//! Open fast patterns over bench-mixed.pcap payloads, one core): Hyperscan is several times
-//! faster than aho-corasick on this workload; see the bench for the figures.
+//! Default backend ([`MpmKind::default`]): Hyperscan, by measurement (benches/benches/mpm.rs: ET
+//! Open fast patterns over the 68.9 MB of TCP/UDP payload in bench-mixed.pcap, one core, both
+//! backends reporting the same hits):
+//!
+//! | pattern set | patterns | Hyperscan | aho-corasick (DFA) |
+//! |---|---|---|---|
+//! | packet-payload rules | 3,370 | 129 MiB/s (build 64 ms) | 88 MiB/s (build 166 ms) |
+//! | every buffer's fast pattern in one matcher | 33,182 | 59 MiB/s (build 2.8 s) | 32 MiB/s (build 0.9 s) |
+//!
+//! Both are far below the 2 GB/s of a quiet literal set: ET Open has hundreds of 1–4 byte fast
+//! patterns, so most payloads report ~11 (payload set) to ~97 (all) pattern hits.
 
 mod ac;
 mod hs;
