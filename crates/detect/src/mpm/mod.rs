@@ -174,7 +174,8 @@ impl BuiltMpm {
         }
     }
 
-    /// Scan `hay`. A scratch made by another matcher is replaced by a fresh one first.
+    /// Scan `hay` with a scratch made by this matcher (one of the other backend is replaced by a
+    /// fresh one; a Hyperscan scratch of another database may be too small and miss matches).
     pub fn scan(&self, hay: &[u8], scratch: &mut BuiltScratch, on_match: &mut dyn FnMut(u32)) {
         match (self, &mut *scratch) {
             (BuiltMpm::Hyperscan(m), BuiltScratch::Hyperscan(s)) => m.scan(hay, s, on_match),
