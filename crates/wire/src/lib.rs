@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod checksum;
+pub mod craft;
 mod error;
 pub mod geneve;
 mod gwlb;
