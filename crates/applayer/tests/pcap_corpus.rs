@@ -15,8 +15,19 @@ use seawall_applayer::{
     Timestamp, Transport, TxBuffers,
 };
 
+/// `$SEAWALL_CORPUS/pcaps/proto` (default `<repo>/../shared/corpus`); a missing corpus fails the
+/// test, never skips it.
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/pcaps/proto")
+    let root = std::env::var_os("SEAWALL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    let dir = root.join("pcaps/proto");
+    assert!(
+        dir.is_dir(),
+        "the shared corpus is missing at {} (set SEAWALL_CORPUS)",
+        root.display()
+    );
+    dir
 }
 
 fn pinned(name: &str) -> Vec<Vec<String>> {
