@@ -6,7 +6,8 @@
 //!   health checks, 200 only while every worker made progress recently, rules are loaded and the
 //!   appliance is not draining; 503 with the reason otherwise.
 //! - **management** (default port 8080, [`mgmt_router`]): `GET /metrics` in OpenMetrics text for
-//!   Prometheus, and the `/api/v1/...` API (`GET /api/v1/status` so far).
+//!   Prometheus, and the `/api/v1/...` API: `GET /api/v1/status`, and `POST /api/v1/rules/reload`
+//!   (bearer token, [`Management`], [`RuleReloader`]).
 //!
 //! The data plane is seen only through the [`HealthSource`] trait (implemented by [`HealthState`] from
 //! the workers' heartbeats) and a `prometheus_client` `Registry`, so this crate's tests run without a
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod health;
+mod reload;
 mod routes;
 
 use std::future::{Future, IntoFuture};
@@ -28,7 +30,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use health::{Health, HealthSource, HealthState, WorkerHealth};
-pub use routes::{health_router, mgmt_router, OPENMETRICS_CONTENT_TYPE};
+pub use reload::{
+    constant_time_eq, Management, ProfileRules, ReloadAnswer, ReloadError, RuleReloader,
+};
+pub use routes::{health_router, mgmt_router, mgmt_router_with, OPENMETRICS_CONTENT_TYPE};
 
 /// Default address of the health server.
 pub const DEFAULT_HEALTH_ADDR: SocketAddr =
@@ -126,6 +131,18 @@ impl Servers {
         registry: Arc<Registry>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
+        self.serve_with(source, registry, Management::default(), shutdown)
+            .await
+    }
+
+    /// [`Servers::serve`] with the management API's mutating endpoints (`mgmt`).
+    pub async fn serve_with(
+        self,
+        source: Arc<dyn HealthSource>,
+        registry: Arc<Registry>,
+        mgmt: Management,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             // An Err means the sender is gone, which also means stop.
@@ -136,7 +153,7 @@ impl Servers {
 
         let health = axum::serve(self.health, health_router(source.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let mgmt = axum::serve(self.mgmt, mgmt_router(source, registry))
+        let mgmt = axum::serve(self.mgmt, mgmt_router_with(source, registry, mgmt))
             .with_graceful_shutdown(stopped(stop_rx));
         let servers = async {
             let (health, mgmt) = tokio::join!(health.into_future(), mgmt.into_future());

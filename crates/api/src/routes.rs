@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use seawall_telemetry::prometheus_client::encoding::text::encode;
 use seawall_telemetry::prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::health::{Health, HealthSource};
+use crate::reload::{Management, ReloadAnswer, ReloadError};
 
 /// The `Content-Type` of `/metrics`: the OpenMetrics text that `prometheus-client` encodes.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -64,14 +65,31 @@ async fn healthz(State(route): State<HealthRoute>) -> Response {
 struct MgmtRoute {
     source: Arc<dyn HealthSource>,
     registry: Arc<Registry>,
+    mgmt: Management,
 }
 
 /// The management router (port 8080): `GET /metrics` (unauthenticated, for Prometheus) and the
-/// `/api/v1` API (`GET /api/v1/status`). Authentication of `/api/v1` comes with its first mutating
-/// endpoint.
+/// `/api/v1` API (`GET /api/v1/status`), without a rule reloader.
 pub fn mgmt_router(source: Arc<dyn HealthSource>, registry: Arc<Registry>) -> Router {
-    let state = MgmtRoute { source, registry };
-    let api_v1 = Router::new().route("/status", get(status));
+    mgmt_router_with(source, registry, Management::default())
+}
+
+/// The management router with the mutating endpoints of `mgmt`: `POST /api/v1/rules/reload`
+/// (`Authorization: Bearer <token>`; 403 when no token is configured, 401 on a missing or wrong
+/// one, compared in constant time).
+pub fn mgmt_router_with(
+    source: Arc<dyn HealthSource>,
+    registry: Arc<Registry>,
+    mgmt: Management,
+) -> Router {
+    let state = MgmtRoute {
+        source,
+        registry,
+        mgmt,
+    };
+    let api_v1 = Router::new()
+        .route("/status", get(status))
+        .route("/rules/reload", post(reload));
     Router::new()
         .route("/metrics", get(metrics))
         .nest("/api/v1", api_v1)
@@ -119,4 +137,66 @@ async fn status(State(route): State<MgmtRoute>) -> Json<Status> {
         health: health.to_string(),
         uptime_seconds: source.uptime(now).as_secs_f64(),
     })
+}
+
+/// Checks `Authorization: Bearer <token>` against the configured token; the error response says
+/// what is wrong (never the token).
+fn authorize(mgmt: &Management, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = mgmt.token.as_deref() else {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(ReloadAnswer::refused(
+                "no API token is configured: set [api] token_file in the config file or the \
+                 SEAWALL_API_TOKEN environment variable, then restart",
+            )),
+        )
+            .into_response());
+    };
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(g) if crate::reload::constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer")],
+            Json(ReloadAnswer::refused(
+                "missing or wrong token: send `Authorization: Bearer <token>`",
+            )),
+        )
+            .into_response()),
+    }
+}
+
+async fn reload(State(route): State<MgmtRoute>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&route.mgmt, &headers) {
+        return r;
+    }
+    let Some(reloader) = route.mgmt.reloader.clone() else {
+        return (
+            StatusCode::NOT_IMPLEMENTED,
+            Json(ReloadAnswer::refused(
+                "this process has no rule set to reload",
+            )),
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(answer)) => (StatusCode::OK, Json(answer)).into_response(),
+        Ok(Err(ReloadError::Busy(msg))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ReloadAnswer::refused(&msg)),
+        )
+            .into_response(),
+        Ok(Err(ReloadError::Failed(answer))) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(answer)).into_response()
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(ReloadAnswer::refused("the reload task failed")),
+        )
+            .into_response(),
+    }
 }
