@@ -140,17 +140,19 @@ async fn status(State(route): State<MgmtRoute>) -> Json<Status> {
 }
 
 /// Checks `Authorization: Bearer <token>` against the configured token; the error response says
-/// what is wrong (never the token).
-fn authorize(mgmt: &Management, headers: &HeaderMap) -> Result<(), Response> {
+/// what is wrong (never the token). `None` when authorized, else the refusal.
+fn refusal(mgmt: &Management, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = mgmt.token.as_deref() else {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Json(ReloadAnswer::refused(
-                "no API token is configured: set [api] token_file in the config file or the \
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                Json(ReloadAnswer::refused(
+                    "no API token is configured: set [api] token_file in the config file or the \
                  SEAWALL_API_TOKEN environment variable, then restart",
-            )),
-        )
-            .into_response());
+                )),
+            )
+                .into_response(),
+        );
     };
     let given = headers
         .get(AUTHORIZATION)
@@ -158,20 +160,22 @@ fn authorize(mgmt: &Management, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        Some(g) if crate::reload::constant_time_eq(g.as_bytes(), token.as_bytes()) => Ok(()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            [(WWW_AUTHENTICATE, "Bearer")],
-            Json(ReloadAnswer::refused(
-                "missing or wrong token: send `Authorization: Bearer <token>`",
-            )),
-        )
-            .into_response()),
+        Some(g) if crate::reload::constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
+        _ => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(WWW_AUTHENTICATE, "Bearer")],
+                Json(ReloadAnswer::refused(
+                    "missing or wrong token: send `Authorization: Bearer <token>`",
+                )),
+            )
+                .into_response(),
+        ),
     }
 }
 
 async fn reload(State(route): State<MgmtRoute>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&route.mgmt, &headers) {
+    if let Some(r) = refusal(&route.mgmt, &headers) {
         return r;
     }
     let Some(reloader) = route.mgmt.reloader.clone() else {
