@@ -217,6 +217,19 @@ impl Inspector {
         c
     }
 
+    /// The counters so far, borrowed (no copy; `flows` is not filled in: see
+    /// [`Inspector::flow_table`]).
+    pub fn counters_view(&self) -> &InspectCounters {
+        &self.counters
+    }
+
+    /// Replaces the engine (a rule reload, at a batch boundary): the detection scratch is
+    /// rebuilt for the new engine; flows and their per-flow state are kept.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) {
+        self.ctx = DetectCtx::new(&engine);
+        self.engine = engine;
+    }
+
     /// The flow table (for its own counters).
     pub fn flow_table(&self) -> &FlowTable<FlowDetect> {
         &self.flows

@@ -6,7 +6,12 @@
 //! datagram ([`classify`]: size, source allow-list, GENEVE and AWS options, inner packet) → send the
 //! kept datagrams back unchanged from the address they arrived on (`sendmmsg`) → count.
 //!
-//! Inspection joins this loop in later issues; today every valid datagram is passed, byte for byte.
+//! With inspection ([`Dataplane::start_with`] and an [`inline::InlineSetup`]), every valid
+//! datagram's inner packet also goes through the worker's [`inspect::Inspector`] of the profile its
+//! GWLB endpoint selects ([`policy`]); in IPS mode a `drop`/`reject` verdict keeps the datagram
+//! from going back and a reject injects a reset riding the flow's latest GENEVE header
+//! ([`headers`]); alerts leave through a bounded queue to the evidence thread ([`evidence`]).
+//! Without it ([`Dataplane::start`]) every valid datagram is passed, byte for byte.
 //!
 //! Architecture invariants:
 //! * The per-packet path allocates nothing, takes no lock shared between workers and logs nothing:
@@ -16,7 +21,11 @@
 //!   counted pass), never a panic.
 #![forbid(unsafe_code)]
 
+pub mod evidence;
+pub mod headers;
+pub mod inline;
 pub mod inspect;
+pub mod policy;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -38,11 +47,24 @@ pub mod reason {
     pub const OVERSIZE: &str = "oversize";
     /// The datagram was to be returned but the send failed (buffer full, no route, …).
     pub const SEND_FAILED: &str = "send_failed";
+    /// IPS: the engine's verdict was drop (the rule, or an earlier drop of the flow).
+    pub const VERDICT_DROP: &str = "verdict_drop";
+    /// IPS: the engine's verdict was reject (the reset was injected separately).
+    pub const VERDICT_REJECT: &str = "verdict_reject";
+    /// A fragment the defragmenter had no room for, dropped by the fail-closed exception policy.
+    pub const DEFRAG_EXCEPTION: &str = "defrag_memcap";
 }
 
 /// Every drop reason label the data plane can count, for pre-creating the counters.
 pub fn drop_reasons() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = vec![reason::NOT_ALLOWED, reason::OVERSIZE, reason::SEND_FAILED];
+    let mut v: Vec<&'static str> = vec![
+        reason::NOT_ALLOWED,
+        reason::OVERSIZE,
+        reason::SEND_FAILED,
+        reason::VERDICT_DROP,
+        reason::VERDICT_REJECT,
+        reason::DEFRAG_EXCEPTION,
+    ];
     v.extend(seawall_wire::Error::ALL.iter().map(|e| e.reason()));
     v
 }
@@ -67,8 +89,10 @@ pub struct DataplaneConfig {
     pub pin_cores: bool,
     /// CIDRs of the GWLB nodes allowed to send GENEVE; empty accepts any source (a warning at start).
     pub allow_sources: Vec<Ipv4Net>,
-    /// What happens to a valid GENEVE datagram whose inner packet cannot be decoded.
-    pub malformed_inner: MalformedPolicy,
+    /// What happens to a valid GENEVE datagram whose inner packet cannot be decoded. Unset: pass
+    /// in IDS mode, drop in IPS mode (the profile's `detect.exception_policy` decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malformed_inner: Option<MalformedPolicy>,
 }
 
 impl Default for DataplaneConfig {
@@ -82,7 +106,7 @@ impl Default for DataplaneConfig {
             steering: true,
             pin_cores: false,
             allow_sources: Vec::new(),
-            malformed_inner: MalformedPolicy::Pass,
+            malformed_inner: None,
         }
     }
 }
@@ -244,6 +268,7 @@ pub struct Worker {
     allow: AllowList,
     malformed_inner: MalformedPolicy,
     shared: Arc<Shared>,
+    inline: Option<inline::Inline>,
 }
 
 /// How long a worker waits for packets before it beats its heartbeat anyway.
@@ -259,6 +284,10 @@ impl Worker {
             self.heartbeat.beat(self.epoch.ticks(Instant::now()));
             self.maybe_stall();
             let n = self.socket.recv_batch(&mut self.batch, IDLE_WAKE)?;
+            if let Some(inline) = &mut self.inline {
+                // A batch boundary: install a reloaded rule set; expire idle flows when idle.
+                inline.refresh(n == 0);
+            }
             if n == 0 {
                 continue;
             }
@@ -275,16 +304,29 @@ impl Worker {
         let mut bytes_in = 0u64;
         let mut bytes_out = 0u64;
         let mut kept = 0u64;
+        let inspect_started = self.inline.is_some().then(Instant::now);
+        let ts = inline::Inline::batch_time();
         for i in 0..n {
             let payload = self.batch.payload(i);
             bytes_in += payload.len() as u64;
-            let verdict = classify(
-                payload,
-                *self.batch.peer(i).ip(),
-                self.batch.truncated(i),
-                &self.allow,
-                self.malformed_inner,
-            );
+            let verdict = match &mut self.inline {
+                Some(inline) => inline.packet(
+                    payload,
+                    self.batch.peer(i),
+                    self.batch.local(i),
+                    self.batch.truncated(i),
+                    &self.allow,
+                    &self.socket,
+                    ts,
+                ),
+                None => classify(
+                    payload,
+                    *self.batch.peer(i).ip(),
+                    self.batch.truncated(i),
+                    &self.allow,
+                    self.malformed_inner,
+                ),
+            };
             let keep = match verdict {
                 Verdict::Pass => true,
                 Verdict::PassMalformed(r) => {
@@ -303,6 +345,9 @@ impl Worker {
                 bytes_out += payload.len() as u64;
             }
             self.keep[i] = keep;
+        }
+        if let (Some(inline), Some(t)) = (&mut self.inline, inspect_started) {
+            inline.end_batch(t.elapsed());
         }
         // Count what was received and decided before anything leaves, so that a peer that sees a
         // reply also sees it counted.
@@ -384,7 +429,38 @@ impl Dataplane {
         metrics: &seawall_telemetry::DataplaneMetrics,
         heartbeats: &Heartbeats,
     ) -> io::Result<Self> {
+        Self::start_with(cfg, metrics, heartbeats, None)
+    }
+
+    /// [`Dataplane::start`] with inline inspection when `inline` is given: every worker builds
+    /// its inspectors (one per profile) before its socket is bound.
+    ///
+    /// # Errors
+    /// As [`Dataplane::start`]; an inspector cannot be built (flow table settings).
+    pub fn start_with(
+        cfg: &DataplaneConfig,
+        metrics: &seawall_telemetry::DataplaneMetrics,
+        heartbeats: &Heartbeats,
+        inline: Option<&inline::InlineSetup>,
+    ) -> io::Result<Self> {
         let n = cfg.worker_count();
+        let mut inlines = Vec::with_capacity(n);
+        if let Some(setup) = inline {
+            for index in 0..n {
+                let dm = setup.metrics.worker(index).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "inspection metrics registered for too few workers",
+                    )
+                })?;
+                let i = inline::Inline::new(setup, index, dm)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+                inlines.push(Some(i));
+            }
+        } else {
+            inlines.resize_with(n, || None);
+        }
+        let mut inlines = inlines.into_iter();
         let opts = SocketOptions::default()
             .with_reuse_port(true)
             .with_buffers(cfg.socket_buffer_bytes, cfg.socket_buffer_bytes);
@@ -439,8 +515,9 @@ impl Dataplane {
                 heartbeat,
                 epoch,
                 allow: allow.clone(),
-                malformed_inner: cfg.malformed_inner,
+                malformed_inner: cfg.malformed_inner.unwrap_or(MalformedPolicy::Pass),
                 shared: Arc::clone(&shared),
+                inline: inlines.next().flatten(),
             };
             let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
             let handle = std::thread::Builder::new()

@@ -4,9 +4,11 @@
 //! file and the key. `seawall config check FILE` runs [`Config::load`] without starting anything.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+pub use seawall_dataplane::evidence::EvidenceConfig;
+pub use seawall_dataplane::policy::{DetectConfig, ProfileConfig};
 pub use seawall_dataplane::DataplaneConfig;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,13 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub dataplane: DataplaneConfig,
+    /// The default profile and the inspection settings.
+    pub detect: DetectConfig,
+    /// Per-endpoint profiles (`[[profiles]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfileConfig>,
+    /// Where alerts go.
+    pub evidence: EvidenceConfig,
     pub health: HealthSection,
     pub api: ApiSection,
     pub drain: DrainSection,
@@ -44,13 +53,47 @@ impl Default for HealthSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     pub listen: SocketAddr,
+    /// A file holding the bearer token of the mutating API endpoints (rule reload). The
+    /// `SEAWALL_API_TOKEN` environment variable, when set, takes precedence. Without either, those
+    /// endpoints answer 403.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+            token_file: None,
         }
+    }
+}
+
+/// Environment variable holding the API token (wins over `api.token_file`).
+pub const TOKEN_ENV: &str = "SEAWALL_API_TOKEN";
+
+impl ApiSection {
+    /// The API token: `SEAWALL_API_TOKEN`, else the trimmed content of `api.token_file`, else none.
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        if let Ok(t) = std::env::var(TOKEN_ENV) {
+            let t = t.trim();
+            if !t.is_empty() {
+                return Ok(Some(t.to_owned()));
+            }
+        }
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("api.token_file: cannot read {}", path.display()))?;
+        let t = text.trim();
+        if t.len() < 16 {
+            bail!(
+                "api.token_file: {}: the token must be at least 16 characters",
+                path.display()
+            );
+        }
+        Ok(Some(t.to_owned()))
     }
 }
 
@@ -110,6 +153,10 @@ impl Config {
     /// Checks the values that types alone cannot; each error names the key.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.dataplane.validate().map_err(anyhow::Error::msg)?;
+        self.detect
+            .validate(&self.profiles)
+            .map_err(anyhow::Error::msg)?;
+        self.evidence.validate().map_err(anyhow::Error::msg)?;
         if self.health.stall_after_ms == 0 {
             bail!("health.stall_after_ms: must be > 0");
         }
@@ -185,6 +232,95 @@ mod tests {
     }
 
     #[test]
+    fn detect_profiles_and_evidence_parse() {
+        let c = Config::parse(
+            r#"
+[detect]
+rules = ["rules/seawall.rules"]
+mode = "ips"
+exception_policy = "fail-open"
+vars = { HOME_NET = "[10.0.0.0/8]" }
+[evidence]
+dir = "/tmp/seawall-eve"
+[[profiles]]
+name = "zone-a"
+endpoints = ["vpce-0123456789abcdef0", "0x0a0b0c0d0e0f1011"]
+mode = "ids"
+[[profiles]]
+name = "zone-b"
+endpoints = ["ff"]
+rules = []
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.profiles.len(), 2);
+        let specs = c.detect.profile_specs(&c.profiles);
+        assert_eq!(specs[0].mode, seawall_dataplane::policy::Mode::Ips);
+        assert_eq!(specs[1].mode, seawall_dataplane::policy::Mode::Ids);
+        assert_eq!(specs[1].rules.len(), 1);
+        assert!(specs[2].rules.is_empty());
+        assert_eq!(specs[1].vars["HOME_NET"], "[10.0.0.0/8]");
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn detect_errors_name_the_key() {
+        for (text, key) in [
+            (
+                "[detect]
+mode = \"ipz\"
+",
+                "mode",
+            ),
+            (
+                "[detect]
+rulez = []
+",
+                "rulez",
+            ),
+            (
+                "[detect]
+flow_memcap = 10
+",
+                "detect.flow_memcap",
+            ),
+            (
+                "[evidence]
+queue = 0
+",
+                "evidence.queue",
+            ),
+            (
+                "[[profiles]]
+name = \"a\"
+endpoints = [\"zz\"]
+",
+                "endpoint",
+            ),
+            (
+                "[[profiles]]
+name = \"a\"
+",
+                "profiles[0].endpoints",
+            ),
+            (
+                "[[profiles]]
+name = \"a\"
+endpoints = [\"1\"]
+[[profiles]]
+name = \"a\"
+endpoints = [\"2\"]
+",
+                "profiles[1].name",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains(key), "{text}: {msg}");
+        }
+    }
+
+    #[test]
     fn full_example_parses() {
         let c = Config::parse(
             r#"
@@ -209,7 +345,7 @@ json = true
         assert_eq!(c.dataplane.worker_count(), 2);
         assert_eq!(
             c.dataplane.malformed_inner,
-            seawall_dataplane::MalformedPolicy::Drop
+            Some(seawall_dataplane::MalformedPolicy::Drop)
         );
         assert_eq!(c.dataplane.allow_sources.len(), 2);
     }

@@ -92,6 +92,47 @@ struct RunArgs {
     /// Override `dataplane.listen`.
     #[arg(long)]
     listen: Option<SocketAddrV4>,
+    /// Rule file or directory of `*.rules` (repeat for more): replaces the rules of every profile
+    /// (`detect.rules` and `profiles[].rules`), as `suricata -S` does.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// `ids` (alerts only) or `ips` (drop/reject take effect): replaces the mode of every profile.
+    #[arg(long, value_name = "MODE")]
+    mode: Option<seawall_dataplane::policy::Mode>,
+    /// A suricata.yaml-style file whose `vars:` define address and port groups (`detect.vars_file`,
+    /// for every profile).
+    #[arg(long, value_name = "FILE")]
+    vars: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// Applies the command-line overrides to `cfg`.
+    fn apply(&self, cfg: &mut Config) {
+        if let Some(w) = self.workers {
+            cfg.dataplane.workers = w;
+        }
+        if let Some(l) = self.listen {
+            cfg.dataplane.listen = l;
+        }
+        if !self.rules.is_empty() {
+            cfg.detect.rules = self.rules.clone();
+            for p in &mut cfg.profiles {
+                p.rules = None;
+            }
+        }
+        if let Some(m) = self.mode {
+            cfg.detect.mode = m;
+            for p in &mut cfg.profiles {
+                p.mode = None;
+            }
+        }
+        if let Some(v) = &self.vars {
+            cfg.detect.vars_file = Some(v.clone());
+            for p in &mut cfg.profiles {
+                p.vars_file = None;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -142,12 +183,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
             };
-            if let Some(w) = args.workers {
-                cfg.dataplane.workers = w;
-            }
-            if let Some(l) = args.listen {
-                cfg.dataplane.listen = l;
-            }
+            args.apply(&mut cfg);
             cfg.validate()?;
             seawall_telemetry::init_tracing(cfg.log.json, &cfg.log.level)
                 .context("cannot set up logging")?;

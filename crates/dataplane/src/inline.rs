@@ -1,0 +1,426 @@
+//! Inline inspection inside a worker: every valid GENEVE datagram's inner packet goes through the
+//! worker's [`Inspector`] of the datagram's profile (the same pipeline `seawall replay` runs), and
+//! the profile's mode turns the engine's verdict into "return it" or "drop it".
+//!
+//! Per worker: one [`Inspector`] per profile (flow table, defragmenter, detection scratch), the
+//! [`HeaderTable`] for rejects (when a profile is in IPS mode), a sender of the evidence queue,
+//! and its metric handles. The engines are read from the [`RuleManager`]'s `ArcSwap` once per
+//! batch ([`Inline::refresh`]); a new set is installed between two batches, so a reload never
+//! loses or half-inspects a packet.
+//!
+//! The per-packet path allocates nothing in steady state, takes no lock shared with other
+//! workers and logs nothing: counts are kept in [`BatchStats`] and published once per batch.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+use seawall_detect::{RejectKind, Verdict as EngineVerdict};
+use seawall_evidence::Direction;
+use seawall_flow::{FlowKey, Timestamp};
+use seawall_io::WorkerSocket;
+use seawall_rules::ast::Action;
+use seawall_telemetry::{AlertCounts, DetectMetrics, DetectWorkerMetrics, Exceptions, FlowTotals};
+use seawall_wire::craft::{self, Toward, MAX_CRAFTED_LEN};
+use seawall_wire::{decode_inner, parse_gwlb, Transport};
+
+use crate::evidence::AlertMsg;
+use crate::headers::{HeaderTable, MAX_GENEVE_HEADER};
+use crate::inspect::{AlertEvent, InspectConfig, InspectError, Inspector};
+use crate::policy::{Mode, Policy, RuleManager};
+use crate::{reason, AllowList, MalformedPolicy, Verdict};
+
+/// Everything the workers need to inspect: built by the binary, shared by every worker.
+#[derive(Clone)]
+pub struct InlineSetup {
+    /// Profiles: endpoint → profile, modes, exception handling.
+    pub policy: Arc<Policy>,
+    /// The rule sets.
+    pub rules: Arc<RuleManager>,
+    /// Inspector settings (flow table, defragmenter); midstream should be on.
+    pub inspect: InspectConfig,
+    /// Inspection metrics (registered for at least as many workers).
+    pub metrics: DetectMetrics,
+    /// The evidence queue; `None` discards alerts (still counted).
+    pub evidence: Option<Sender<AlertMsg>>,
+    /// Entries of each worker's header table (used when a profile is in IPS mode).
+    pub header_table_flows: usize,
+}
+
+impl std::fmt::Debug for InlineSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineSetup")
+            .field("profiles", &self.policy.names)
+            .finish()
+    }
+}
+
+/// One batch's counts, published once per batch.
+#[derive(Debug, Default)]
+pub(crate) struct BatchStats {
+    pass: u64,
+    drop: u64,
+    reject: u64,
+    alerts: AlertCounts,
+    exceptions: Exceptions,
+    queued: u64,
+    alerts_dropped: u64,
+    injected: u64,
+    inject_failed: [u64; 3],
+}
+
+/// A worker's inline inspection state.
+pub(crate) struct Inline {
+    index: usize,
+    policy: Arc<Policy>,
+    rules: Arc<RuleManager>,
+    generation: u64,
+    inspectors: Vec<Inspector>,
+    headers: Option<HeaderTable>,
+    header_evictions: u64,
+    evidence: Option<Sender<AlertMsg>>,
+    metrics: DetectWorkerMetrics,
+    /// The datagram being injected: header + crafted packet.
+    inject: Vec<u8>,
+    stats: BatchStats,
+    last_expire: Instant,
+}
+
+fn to_ts(now: std::time::SystemTime) -> Timestamp {
+    let us = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    Timestamp(us)
+}
+
+const fn alert_index(a: Action) -> usize {
+    match a {
+        Action::Alert => 0,
+        Action::Drop => 1,
+        Action::Reject | Action::RejectSrc | Action::RejectDst | Action::RejectBoth => 2,
+        Action::Pass => 3,
+    }
+}
+
+fn defrag_hits(insp: &Inspector) -> u64 {
+    let d = &insp.counters_view().defrag_drops;
+    d.get("defrag_memcap").copied().unwrap_or(0) + d.get("defrag_limit").copied().unwrap_or(0)
+}
+
+/// The packet a datagram carries, for the alert sink and the reject injector.
+struct Datagram<'a> {
+    header: &'a [u8],
+    peer: SocketAddrV4,
+    local: Ipv4Addr,
+}
+
+impl Inline {
+    pub(crate) fn new(
+        setup: &InlineSetup,
+        index: usize,
+        metrics: DetectWorkerMetrics,
+    ) -> Result<Self, InspectError> {
+        let set = setup.rules.current();
+        let mut inspectors = Vec::with_capacity(set.profiles.len());
+        for p in &set.profiles {
+            inspectors.push(Inspector::new(p.engine.clone(), &setup.inspect)?);
+        }
+        if let Some(a) = setup.rules.acks().get(index) {
+            a.store(set.generation, Ordering::Release);
+        }
+        Ok(Inline {
+            index,
+            policy: setup.policy.clone(),
+            rules: setup.rules.clone(),
+            generation: set.generation,
+            inspectors,
+            headers: setup
+                .policy
+                .any_ips()
+                .then(|| HeaderTable::new(setup.header_table_flows)),
+            header_evictions: 0,
+            evidence: setup.evidence.clone(),
+            metrics,
+            inject: vec![0; MAX_GENEVE_HEADER + MAX_CRAFTED_LEN],
+            stats: BatchStats::default(),
+            last_expire: Instant::now(),
+        })
+    }
+
+    /// At a batch boundary: installs a newly published rule set, and (when idle for a while)
+    /// expires idle flows.
+    pub(crate) fn refresh(&mut self, idle: bool) {
+        let guard = self.rules.engines().load();
+        if guard.generation != self.generation {
+            for (insp, p) in self.inspectors.iter_mut().zip(&guard.profiles) {
+                insp.set_engine(p.engine.clone());
+            }
+            self.generation = guard.generation;
+            if let Some(a) = self.rules.acks().get(self.index) {
+                a.store(self.generation, Ordering::Release);
+            }
+        }
+        drop(guard);
+        if idle && self.last_expire.elapsed() >= Duration::from_secs(1) {
+            let now = to_ts(std::time::SystemTime::now());
+            for insp in &mut self.inspectors {
+                insp.expire(now);
+            }
+            self.last_expire = Instant::now();
+            self.publish_flows();
+        }
+    }
+
+    fn publish_flows(&mut self) {
+        let mut t = FlowTotals::default();
+        for insp in &self.inspectors {
+            let c = insp.flow_table().counters();
+            t.active += c.active;
+            t.created += c.created;
+            t.evicted[0] += c.timed_out;
+            t.evicted[1] += c.evicted_closed;
+            t.evicted[2] += c.evicted_new;
+            t.evicted[3] += c.evicted_established;
+            t.evicted[4] += c.reused;
+        }
+        self.metrics.flows(&t);
+        if let Some(h) = &self.headers {
+            let e = h.evictions();
+            if e > self.header_evictions {
+                self.metrics.header_evictions(e - self.header_evictions);
+                self.header_evictions = e;
+            }
+        }
+    }
+
+    /// Packet time for a batch received now.
+    pub(crate) fn batch_time() -> Timestamp {
+        to_ts(std::time::SystemTime::now())
+    }
+
+    /// Publishes one batch's counts and its inspection time.
+    pub(crate) fn end_batch(&mut self, elapsed: Duration) {
+        let s = std::mem::take(&mut self.stats);
+        self.metrics.batch(
+            seawall_telemetry::Verdicts {
+                pass: s.pass,
+                drop: s.drop,
+                reject: s.reject,
+            },
+            &s.alerts,
+            elapsed,
+        );
+        self.metrics.exceptions(&s.exceptions);
+        self.metrics.evidence(s.queued, s.alerts_dropped);
+        if s.injected > 0 {
+            self.metrics.injected(s.injected);
+        }
+        for (i, &n) in s.inject_failed.iter().enumerate() {
+            if n > 0 {
+                self.metrics.inject_failed(i, n);
+            }
+        }
+        self.publish_flows();
+    }
+
+    /// Classifies and inspects one datagram; the verdict says whether it goes back.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn packet(
+        &mut self,
+        payload: &[u8],
+        peer: SocketAddrV4,
+        local: Ipv4Addr,
+        truncated: bool,
+        allow: &AllowList,
+        socket: &WorkerSocket,
+        ts: Timestamp,
+    ) -> Verdict {
+        if truncated {
+            return Verdict::Drop(reason::OVERSIZE);
+        }
+        if !allow.allows(*peer.ip()) {
+            return Verdict::Drop(reason::NOT_ALLOWED);
+        }
+        let frame = match parse_gwlb(payload) {
+            Ok(f) => f,
+            Err(e) => return Verdict::Drop(e.reason()),
+        };
+        let endpoint = frame.meta.endpoint.0;
+        let profile = self.policy.profile_of(endpoint);
+        let mode = self.policy.modes[profile];
+        let ips = mode == Mode::Ips;
+        let pkt = match decode_inner(frame.protocol, frame.inner) {
+            Ok(p) => p,
+            Err(e) => {
+                let drop = self.policy.malformed[profile] == MalformedPolicy::Drop;
+                self.stats.exceptions[0][usize::from(drop)] += 1;
+                return if drop {
+                    Verdict::Drop(e.reason())
+                } else {
+                    Verdict::PassMalformed(e.reason())
+                };
+            }
+        };
+        let header = &payload[..frame.geneve_len.min(payload.len())];
+        let fragment = pkt.fragment.is_some();
+        if ips && !fragment {
+            if let Some(h) = &mut self.headers {
+                let (key, src_is_lo) = FlowKey::from_tuple(endpoint, &pkt.five_tuple());
+                h.record(&key, src_is_lo, header, peer, local);
+            }
+        }
+        let Inline {
+            inspectors,
+            headers,
+            evidence,
+            stats,
+            inject,
+            ..
+        } = self;
+        let insp = &mut inspectors[profile];
+        let before = if fragment { defrag_hits(insp) } else { 0 };
+        let dgram = Datagram {
+            header,
+            peer,
+            local,
+        };
+        let mut sink = |ev: &AlertEvent<'_>| {
+            let blocked = ips && !matches!(ev.verdict, EngineVerdict::Pass);
+            for a in ev.alerts {
+                stats.alerts[alert_index(a.action)] += 1;
+                let Some(tx) = evidence else {
+                    stats.alerts_dropped += 1;
+                    continue;
+                };
+                let m = alert_msg(ev, a, blocked, profile);
+                match tx.try_send(m) {
+                    Ok(()) => stats.queued += 1,
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        stats.alerts_dropped += 1;
+                    }
+                }
+            }
+            if let (true, EngineVerdict::Reject(kind)) = (ips, ev.verdict) {
+                inject_reject(
+                    ev,
+                    kind,
+                    endpoint,
+                    &dgram,
+                    headers.as_ref(),
+                    socket,
+                    inject,
+                    stats,
+                );
+            }
+        };
+        let v = insp.process_gwlb(ts, frame.meta, frame.protocol, frame.inner, &mut sink);
+        match v {
+            EngineVerdict::Pass => stats.pass += 1,
+            EngineVerdict::Drop => stats.drop += 1,
+            EngineVerdict::Reject(_) => stats.reject += 1,
+        }
+        if fragment && defrag_hits(insp) > before {
+            let drop = self.policy.exception_drops[profile];
+            self.stats.exceptions[1][usize::from(drop)] += 1;
+            if drop {
+                return Verdict::Drop(reason::DEFRAG_EXCEPTION);
+            }
+        }
+        match (ips, v) {
+            (true, EngineVerdict::Drop) => Verdict::Drop(reason::VERDICT_DROP),
+            (true, EngineVerdict::Reject(_)) => Verdict::Drop(reason::VERDICT_REJECT),
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+fn alert_msg(
+    ev: &AlertEvent<'_>,
+    a: &seawall_detect::Alert,
+    blocked: bool,
+    profile: usize,
+) -> AlertMsg {
+    let pkt = ev.pkt;
+    let t = pkt.five_tuple();
+    let (sport, dport, icmp) = if pkt.fragment.is_some() {
+        (0, 0, None)
+    } else {
+        match pkt.transport {
+            Transport::Icmp { ty, code, .. } => (0, 0, Some((ty, code))),
+            _ => (t.src_port, t.dst_port, None),
+        }
+    };
+    AlertMsg {
+        ts_us: ev.ts.as_micros(),
+        flow_id: ev.flow.map(|f| f.flow_id),
+        src: pkt.src,
+        sport,
+        dst: pkt.dst,
+        dport,
+        proto: pkt.ip_proto,
+        icmp,
+        direction: ev.flow.map(|f| match f.direction {
+            seawall_flow::Direction::ToServer => Direction::ToServer,
+            seawall_flow::Direction::ToClient => Direction::ToClient,
+        }),
+        blocked: blocked && !matches!(a.action, Action::Alert | Action::Pass),
+        gid: a.gid,
+        sid: a.sid,
+        rev: a.rev,
+        msg: a.msg.clone(),
+        classtype: a.classtype.clone(),
+        priority: a.priority,
+        gwlb: ev.gwlb.unwrap_or_default(),
+        profile: u16::try_from(profile).unwrap_or(0),
+    }
+}
+
+/// Sends the reject packet(s) `kind` asks for, each behind the latest GENEVE header of the
+/// direction it travels in (falling back to the offending datagram's own header), to the GWLB
+/// node that sent that header, from the address it arrived on.
+#[allow(clippy::too_many_arguments)]
+fn inject_reject(
+    ev: &AlertEvent<'_>,
+    kind: RejectKind,
+    endpoint: u64,
+    dgram: &Datagram<'_>,
+    headers: Option<&HeaderTable>,
+    socket: &WorkerSocket,
+    buf: &mut [u8],
+    stats: &mut BatchStats,
+) {
+    let towards: &[Toward] = match kind {
+        RejectKind::Src => &[Toward::Source],
+        RejectKind::Dst => &[Toward::Destination],
+        RejectKind::Both => &[Toward::Source, Toward::Destination],
+    };
+    let (key, src_is_lo) = FlowKey::from_tuple(endpoint, &ev.pkt.five_tuple());
+    for &t in towards {
+        // A packet toward the source is sent by the destination side, and the reverse.
+        let from_lo = match t {
+            Toward::Source => !src_is_lo,
+            Toward::Destination => src_is_lo,
+        };
+        let (header, peer, local) = match headers.and_then(|h| h.get(&key, from_lo)) {
+            Some(s) => (s.header(), s.peer, s.local),
+            None => (dgram.header, dgram.peer, dgram.local),
+        };
+        let hl = header.len();
+        if hl == 0 || hl > MAX_GENEVE_HEADER || buf.len() < hl {
+            stats.inject_failed[0] += 1;
+            continue;
+        }
+        buf[..hl].copy_from_slice(header);
+        let Some(n) = craft::reject(ev.pkt, ev.l3, t, &mut buf[hl..]) else {
+            stats.inject_failed[1] += 1;
+            continue;
+        };
+        match socket.send_to_from(&buf[..hl + n], peer, local) {
+            Ok(()) => stats.injected += 1,
+            Err(_) => stats.inject_failed[2] += 1,
+        }
+    }
+}
