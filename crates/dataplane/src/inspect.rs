@@ -17,14 +17,22 @@
 //! as Suricata does with its pseudo packets. Midstream pickup is a setting ([`InspectConfig`]): off
 //! for replay, as in Suricata's default config; on in the appliance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use seawall_detect::{Alert, DetectCtx, Engine, FlowDetect, FlowInfo, PacketInfo, Verdict};
-use seawall_flow::{
-    decode_frame, Defrag, DefragConfig, DefragResult, FlowConfig, FlowTable, Timestamp,
+use seawall_applayer::{
+    detect_status, AppEvent, AppProto, AppState, Detect, EventKind, Limits,
+    Transport as AppTransport,
 };
-use seawall_wire::{decode_inner, GwlbMeta, InnerPacket};
+use seawall_detect::{
+    Alert, AppInput, DetectCtx, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted, TxRef, Verdict,
+};
+use seawall_flow::stream::{Segment, StreamConfig, StreamHandle, StreamTable};
+use seawall_flow::{
+    decode_frame, Defrag, DefragConfig, DefragResult, Direction, FlowConfig, FlowTable, TcpState,
+    Timestamp,
+};
+use seawall_wire::{decode_inner, GwlbMeta, InnerPacket, Transport};
 
 /// Settings of one [`Inspector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +43,14 @@ pub struct InspectConfig {
     pub defrag: DefragConfig,
     /// At most this many flows are expired per second of packet time (bounded work per packet).
     pub expire_batch: usize,
+    /// TCP stream reassembly (per worker; `Delivery::Acked` for replay as `suricata -r`).
+    pub stream: StreamConfig,
+    /// App-layer parser limits.
+    pub app: Limits,
+    /// Raw-stream inspection runs once this many reassembled bytes of a direction are waiting
+    /// (Suricata's `stream.reassembly.{toserver,toclient}-chunk-size`, 2560 without
+    /// randomness), or earlier when the app layer completes a message in that direction.
+    pub raw_chunk_size: usize,
 }
 
 impl InspectConfig {
@@ -48,6 +64,9 @@ impl InspectConfig {
             },
             defrag: DefragConfig::default(),
             expire_batch: 4096,
+            stream: StreamConfig::replay(),
+            app: Limits::default(),
+            raw_chunk_size: 2560,
         }
     }
 
@@ -57,6 +76,9 @@ impl InspectConfig {
             flow: FlowConfig::default(),
             defrag: DefragConfig::default(),
             expire_batch: 4096,
+            stream: StreamConfig::default(),
+            app: Limits::default(),
+            raw_chunk_size: 2560,
         }
     }
 }
@@ -98,6 +120,11 @@ pub struct AlertEvent<'a> {
     pub alerts: &'a [Alert],
     /// The engine's verdict for this packet.
     pub verdict: Verdict,
+    /// The flow's application protocol (EVE `app_proto`), when detected.
+    pub app_proto: Option<&'static str>,
+    /// The app-layer object Suricata adds to alerts on this flow (`"http"`, `"tls"`, `"dns"`
+    /// with its value), from the transaction inspected on this packet or the flow's latest.
+    pub app_meta: Option<(&'static str, serde_json::Value)>,
 }
 
 /// Counters of one inspector (summed by the caller across workers).
@@ -126,6 +153,12 @@ pub struct InspectCounters {
     pub alerts: u64,
     /// Packets whose verdict was drop or reject.
     pub dropped: u64,
+    /// Flows whose application protocol was detected, by protocol.
+    pub app_flows: BTreeMap<&'static str, u64>,
+    /// App-layer transactions inspected.
+    pub app_txs: u64,
+    /// Raw-stream inspections run.
+    pub raw_inspections: u64,
 }
 
 impl InspectCounters {
@@ -139,10 +172,13 @@ impl InspectCounters {
         self.flows += other.flows;
         self.alerts += other.alerts;
         self.dropped += other.dropped;
+        self.app_txs += other.app_txs;
+        self.raw_inspections += other.raw_inspections;
         for (dst, src) in [
             (&mut self.decode_errors, &other.decode_errors),
             (&mut self.defrag_drops, &other.defrag_drops),
             (&mut self.untracked, &other.untracked),
+            (&mut self.app_flows, &other.app_flows),
         ] {
             for (k, v) in src {
                 *dst.entry(k).or_default() += v;
@@ -165,6 +201,188 @@ pub enum InspectError {
     Flow(#[from] seawall_flow::ConfigError),
 }
 
+/// Bytes of a flow direction kept while waiting for the protocol to be recognised.
+const DETECT_MAX: usize = 4096;
+/// Raw-stream bytes kept per direction between inspections (older ones are dropped).
+const RAW_MAX: usize = 1 << 20;
+
+/// App-layer state of one flow.
+#[derive(Debug)]
+enum AppSlot {
+    /// Looking at the first bytes of each direction.
+    Detecting {
+        first: [Vec<u8>; 2],
+        unknown: [bool; 2],
+    },
+    Known(Box<AppState>),
+    /// No protocol of ours.
+    Failed,
+}
+
+/// Stream and app-layer state of one flow, beside the flow table (keyed by flow id).
+#[derive(Debug)]
+struct FlowSide {
+    /// The flow's client when the state was created (a flow table reversal swaps the sides).
+    client: (core::net::IpAddr, u16),
+    stream: Option<StreamHandle>,
+    app: AppSlot,
+    /// Reassembled bytes not yet raw-inspected, per direction.
+    raw: [Vec<u8>; 2],
+    /// The app layer completed a message: raw-inspect on the next packet of that direction.
+    trigger: [bool; 2],
+    /// The direction ended (FIN/RST/depth): inspect what is left.
+    ended: [bool; 2],
+    /// Transactions with new buffers, per direction of the rules that inspect them.
+    pending: [Vec<u64>; 2],
+    /// The latest transaction seen (EVE metadata).
+    last_tx: Option<u64>,
+    alerted: TxAlerted,
+}
+
+impl FlowSide {
+    fn new(client: (core::net::IpAddr, u16)) -> Self {
+        FlowSide {
+            client,
+            stream: None,
+            app: AppSlot::Detecting {
+                first: [Vec::new(), Vec::new()],
+                unknown: [false, false],
+            },
+            raw: [Vec::new(), Vec::new()],
+            trigger: [false; 2],
+            ended: [false; 2],
+            pending: [Vec::new(), Vec::new()],
+            last_tx: None,
+            alerted: TxAlerted::default(),
+        }
+    }
+
+    fn alproto(&self) -> Option<AppProto> {
+        match &self.app {
+            AppSlot::Known(a) => Some(a.proto()),
+            _ => None,
+        }
+    }
+
+    fn reverse(&mut self) {
+        self.raw.swap(0, 1);
+        self.trigger.swap(0, 1);
+        self.ended.swap(0, 1);
+        self.pending.swap(0, 1);
+        if let AppSlot::Detecting { first, unknown } = &mut self.app {
+            first.swap(0, 1);
+            unknown.swap(0, 1);
+        }
+    }
+
+    /// Takes the app events into the per-direction pending lists and raw triggers.
+    fn on_events(&mut self, events: &mut Vec<AppEvent>) {
+        for ev in events.drain(..) {
+            let d = ev.kind.direction().index();
+            if !self.pending[d].contains(&ev.tx_id) {
+                self.pending[d].push(ev.tx_id);
+            }
+            self.last_tx = Some(ev.tx_id);
+            // Suricata triggers raw-stream inspection when a message completes (HTTP request
+            // or response done) so that stream and state are inspected together.
+            let complete = match ev.kind {
+                EventKind::HttpRequestBody | EventKind::HttpResponseBody => true,
+                EventKind::HttpRequestHeaders | EventKind::HttpResponseHeaders => match &self.app {
+                    AppSlot::Known(a) => a
+                        .buffers(ev.tx_id)
+                        .is_some_and(|b| http_head_completes(&b, ev.kind.direction())),
+                    _ => false,
+                },
+                _ => false,
+            };
+            if complete {
+                self.trigger[d] = true;
+            }
+        }
+    }
+
+    /// Feeds in-order bytes of `dir` to the app layer (detecting the protocol first).
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        transport: AppTransport,
+        port: u16,
+        limits: &Limits,
+        events: &mut Vec<AppEvent>,
+        counters: &mut InspectCounters,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        let d = dir.index();
+        match &mut self.app {
+            AppSlot::Failed => {}
+            AppSlot::Known(a) => a.feed(dir, ts, data, events),
+            AppSlot::Detecting { first, unknown } => {
+                if unknown[d] {
+                    return;
+                }
+                let take = data.len().min(DETECT_MAX.saturating_sub(first[d].len()));
+                first[d].extend_from_slice(&data[..take]);
+                let st = detect_status(dir, transport, &first[d], port);
+                match st {
+                    Detect::Found(p) => {
+                        let mut a = Box::new(AppState::new(p, transport, *limits));
+                        let bufs = core::mem::take(first);
+                        // The direction that was recognised first, then the other.
+                        let other = dir.reversed();
+                        a.feed(dir, ts, &bufs[d], events);
+                        if !bufs[other.index()].is_empty() && transport == AppTransport::Tcp {
+                            a.feed(other, ts, &bufs[other.index()], events);
+                        }
+                        if take < data.len() {
+                            a.feed(dir, ts, &data[take..], events);
+                        }
+                        *counters.app_flows.entry(p.name()).or_default() += 1;
+                        self.app = AppSlot::Known(a);
+                    }
+                    Detect::NeedMore
+                        if first[d].len() < DETECT_MAX && transport == AppTransport::Tcp => {}
+                    _ => {
+                        unknown[d] = true;
+                        if transport == AppTransport::Udp || unknown.iter().all(|u| *u) {
+                            self.app = AppSlot::Failed;
+                        } else {
+                            first[d] = Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether an HTTP message whose head was just parsed has no body (so it is complete).
+fn http_head_completes(b: &seawall_applayer::TxBuffers<'_>, dir: Direction) -> bool {
+    use seawall_applayer::Buffer;
+    let chunked = b.get(dir, Buffer::HttpHeader).is_some_and(|h| {
+        h.windows(17)
+            .any(|w| w.eq_ignore_ascii_case(b"transfer-encoding"))
+    });
+    if chunked {
+        return false;
+    }
+    let len = b.get(dir, Buffer::HttpContentLen);
+    match dir {
+        Direction::ToServer => len.is_none_or(|l| l.iter().all(|c| *c == b'0')),
+        Direction::ToClient => {
+            let code = b.get(dir, Buffer::HttpStatCode).unwrap_or_default();
+            code.starts_with(b"1")
+                || code == b"204"
+                || code == b"304"
+                || len.is_some_and(|l| !l.is_empty() && l.iter().all(|c| *c == b'0'))
+        }
+    }
+}
+
 /// One worker's pipeline. Not `Sync`: one per thread; the engine is shared.
 pub struct Inspector {
     engine: Arc<Engine>,
@@ -175,6 +393,12 @@ pub struct Inspector {
     counters: InspectCounters,
     expire_batch: usize,
     last_expire: Option<Timestamp>,
+    streams: StreamTable,
+    sides: HashMap<u64, FlowSide>,
+    app_limits: Limits,
+    raw_chunk: usize,
+    events: Vec<AppEvent>,
+    ended: Vec<u64>,
 }
 
 impl std::fmt::Debug for Inspector {
@@ -207,6 +431,12 @@ impl Inspector {
             counters: InspectCounters::default(),
             expire_batch: cfg.expire_batch.max(1),
             last_expire: None,
+            streams: StreamTable::new(cfg.stream),
+            sides: HashMap::new(),
+            app_limits: cfg.app,
+            raw_chunk: cfg.raw_chunk_size.max(1),
+            events: Vec::new(),
+            ended: Vec::new(),
         })
     }
 
@@ -292,9 +522,25 @@ impl Inspector {
     /// Expires flows and fragment trackers idle at `now` (bounded work). Called automatically
     /// as packet time advances; call it at the end of a capture or on an idle timer.
     pub fn expire(&mut self, now: Timestamp) {
-        self.flows.expire(now, self.expire_batch);
+        let ended = &mut self.ended;
+        self.flows
+            .expire_with(now, self.expire_batch, |st, _| ended.push(st.flow_id));
+        for id in self.ended.drain(..) {
+            if let Some(side) = self.sides.remove(&id) {
+                if let Some(h) = side.stream {
+                    self.streams.release(h);
+                }
+            }
+        }
+        // Trackers of flows the table dropped without expiry (reuse, eviction).
+        self.streams.expire(now, 3600, self.expire_batch);
         self.defrag.expire(now);
         self.last_expire = Some(now);
+    }
+
+    /// The stream reassembly table (counters).
+    pub fn streams(&self) -> &StreamTable {
+        &self.streams
     }
 
     fn maybe_expire(&mut self, now: Timestamp) {
@@ -378,16 +624,159 @@ impl Inspector {
         let mut info = PacketInfo::new(ts, pkt, l3);
         info.pcap_cnt = pcap_cnt;
         info.reassembled = reassembled;
+        let mut app_proto = None;
+        let mut app_meta = None;
         let (verdict, flow) = match self.flows.process(ts, endpoint, pkt) {
             Ok(mut fref) => {
                 let fi = FlowInfo::from_ref(&fref);
                 let info = info.with_flow(fi);
-                let v = self.engine.inspect(
+                let stats = fref.stats();
+                let tcp_state = fref.tcp_state();
+                let side = self
+                    .sides
+                    .entry(fi.flow_id)
+                    .or_insert_with(|| FlowSide::new(stats.client));
+                if side.client != stats.client {
+                    side.client = stats.client;
+                    side.reverse();
+                    if let Some(h) = side.stream {
+                        self.streams.reverse(h);
+                    }
+                }
+                let dir = fi.direction;
+                let d = dir.index();
+                let mut stream_added = false;
+                let events = &mut self.events;
+                match pkt.transport {
+                    Transport::Tcp {
+                        flags,
+                        seq,
+                        ack,
+                        payload,
+                        ..
+                    } if pkt.fragment.is_none() && tcp_state != TcpState::None => {
+                        let seg = Segment {
+                            seq,
+                            ack,
+                            flags,
+                            payload,
+                        };
+                        let new =
+                            self.streams
+                                .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);
+                        stream_added = !payload.is_empty() && side.stream.is_some();
+                        if let Some(h) = side.stream {
+                            for dd in [Direction::ToServer, Direction::ToClient] {
+                                let n = new.get(dd);
+                                while let Some(chunk) = self.streams.pending(h, dd) {
+                                    if chunk.gap_before > 0 {
+                                        if let AppSlot::Known(a) = &mut side.app {
+                                            a.gap(dd);
+                                        }
+                                        side.raw[dd.index()].clear();
+                                    }
+                                    let bytes = chunk.new_bytes();
+                                    let raw = &mut side.raw[dd.index()];
+                                    if raw.len() + bytes.len() > RAW_MAX {
+                                        raw.clear();
+                                    }
+                                    raw.extend_from_slice(bytes);
+                                    side.feed(
+                                        dd,
+                                        ts,
+                                        bytes,
+                                        AppTransport::Tcp,
+                                        stats.server.1,
+                                        &self.app_limits,
+                                        events,
+                                        &mut self.counters,
+                                    );
+                                    self.streams.consume(h, dd);
+                                }
+                                if n.eof || n.depth_reached {
+                                    side.ended[dd.index()] = true;
+                                    if let AppSlot::Known(a) = &mut side.app {
+                                        a.close(dd, events);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Transport::Udp { payload, .. } if pkt.fragment.is_none() => {
+                        side.feed(
+                            dir,
+                            ts,
+                            payload,
+                            AppTransport::Udp,
+                            stats.server.1,
+                            &self.app_limits,
+                            events,
+                            &mut self.counters,
+                        );
+                    }
+                    _ => {}
+                }
+                side.on_events(events);
+                // Raw-stream inspection of the packet's direction: a chunk's worth of
+                // reassembled bytes, or the app layer / stream end asked for it.
+                let raw_ready = !side.raw[d].is_empty()
+                    && (side.raw[d].len() >= self.raw_chunk || side.trigger[d] || side.ended[d]);
+                let alproto = side.alproto();
+                let FlowSide {
+                    raw,
+                    trigger,
+                    pending,
+                    alerted,
+                    app,
+                    last_tx,
+                    ..
+                } = side;
+                let mut txs: Vec<TxRef<'_>> = Vec::new();
+                if let AppSlot::Known(a) = &*app {
+                    for &tx_id in &pending[d] {
+                        if let Some(b) = a.buffers(tx_id) {
+                            txs.push(TxRef {
+                                tx_id,
+                                dir,
+                                buffers: b,
+                            });
+                        }
+                    }
+                }
+                self.counters.app_txs += txs.len() as u64;
+                let stream = if raw_ready {
+                    self.counters.raw_inspections += 1;
+                    trigger[d] = false;
+                    Some(&raw[d][..])
+                } else {
+                    None
+                };
+                let mut info = info;
+                info.app = AppInput {
+                    stream,
+                    stream_added,
+                    alproto,
+                    txs: &txs,
+                };
+                let v = self.engine.inspect_app(
                     &mut self.ctx,
                     &info,
                     Some(fref.data_mut()),
+                    alerted,
                     &mut self.alerts,
                 );
+                if !self.alerts.is_empty() {
+                    if let (AppSlot::Known(a), Some(p)) = (&*app, alproto) {
+                        app_proto = Some(p.name());
+                        let tx = txs.last().map(|t| t.tx_id).or(*last_tx);
+                        app_meta = tx.and_then(|t| a.buffers(t)).map(|b| b.eve());
+                    }
+                }
+                drop(txs);
+                pending[d].clear();
+                if raw_ready {
+                    raw[d].clear();
+                }
                 (v, Some(fi))
             }
             Err(u) => {
@@ -411,6 +800,8 @@ impl Inspector {
                 reassembled,
                 alerts: &self.alerts,
                 verdict,
+                app_proto,
+                app_meta,
             });
         }
         if !reassembled && !is_pass(&verdict) {

@@ -11,9 +11,12 @@ use seawall_rules::ast::{
 use seawall_rules::vars::SURICATA_ADDRESS_GROUPS;
 use seawall_rules::{Classifications, IpSet, PortSet, SourceRule, Vars};
 
+use seawall_applayer::{apply_transforms, transforms_supported, AppProto, Transform};
+use seawall_rules::keywords::uint::Uint;
+
 use crate::header::HeaderCheck;
 pub use crate::mpm::MpmKind;
-use crate::packet::{PacketInfo, View};
+use crate::packet::{PacketInfo, TxRef, View};
 use crate::payload::{PayloadProgram, PayloadScratch};
 use crate::prefilter::{Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
@@ -107,6 +110,8 @@ enum ProtoSpec {
     Any,
     One(u8),
     Icmp,
+    /// TCP or UDP (`dns` rules).
+    TcpUdp,
 }
 
 impl ProtoSpec {
@@ -115,6 +120,7 @@ impl ProtoSpec {
             ProtoSpec::Any => true,
             ProtoSpec::One(p) => proto == p,
             ProtoSpec::Icmp => proto == 1 || proto == 58,
+            ProtoSpec::TcpUdp => proto == 6 || proto == 17,
         }
     }
 }
@@ -237,6 +243,30 @@ enum Kind {
     Packet,
 }
 
+/// How a TCP payload rule inspects (Suricata's SIG_FLAG_REQUIRE_PACKET / _STREAM / _STREAM_ONLY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamMode {
+    /// The packet payload only (`flow:no_stream`, `dsize`, non-TCP).
+    Packet,
+    /// The reassembled stream when it is inspected on this packet; else the packet payload when
+    /// the packet was not added to the stream.
+    Stream,
+    /// The reassembled stream only (`flow:only_stream`, `tcp-stream`).
+    StreamOnly,
+}
+
+/// One app-layer buffer's program in a rule.
+#[derive(Debug)]
+struct BufProg {
+    buf: Buffer,
+    transforms: Vec<Transform>,
+    prog: PayloadProgram,
+}
+
+/// Directions a transaction rule inspects.
+const TX_TOSERVER: u8 = 1;
+const TX_TOCLIENT: u8 = 2;
+
 #[derive(Debug)]
 struct CompiledRule {
     sid: u32,
@@ -263,6 +293,42 @@ struct CompiledRule {
     payload: Option<PayloadProgram>,
     post: Vec<PostOp>,
     thresholds: Vec<ThresholdSpec>,
+    /// The flow's app-layer protocol must be this (rule header `http`/`tls`/`dns`, buffers).
+    alproto: Option<AppProto>,
+    /// `app-layer-protocol:[!]proto` checks.
+    alproto_kw: Vec<(bool, AppProto)>,
+    /// App-layer buffers (a transaction rule when non-empty or `urilen` is given).
+    bufs: Vec<BufProg>,
+    urilen: Option<(Uint, bool)>,
+    /// TX_TOSERVER | TX_TOCLIENT: transaction directions (transaction rules).
+    tx_dirs: u8,
+    stream_mode: StreamMode,
+    /// Which buffer holds the rule's fast pattern: `None` the payload, `Some(i)` `bufs[i]`.
+    fp_buf: Option<usize>,
+}
+
+impl CompiledRule {
+    fn is_tx(&self) -> bool {
+        !self.bufs.is_empty() || self.urilen.is_some()
+    }
+    /// The fast pattern as chosen across the rule's buffers: (buffer index or None = payload,
+    /// literal, nocase).
+    fn fast_literal(&self) -> Option<(Option<usize>, &[u8], bool)> {
+        match self.fp_buf {
+            None => self
+                .payload
+                .as_ref()
+                .and_then(|p| p.fast_pattern())
+                .filter(|(l, _)| !l.is_empty())
+                .map(|(l, n)| (None, l, n)),
+            Some(i) => self.bufs.get(i).and_then(|b| {
+                b.prog
+                    .fast_pattern()
+                    .filter(|(l, _)| !l.is_empty())
+                    .map(|(l, n)| (Some(i), l, n))
+            }),
+        }
+    }
 }
 
 /// Rules of one protocol class and port group: a prefilter over their fast patterns plus the
@@ -298,6 +364,63 @@ impl ClassGroups {
     }
 }
 
+/// Transaction rules of one app-layer protocol and direction: one prefilter per (buffer,
+/// transforms) over the fast patterns that live in that buffer, plus the rules without one.
+#[derive(Debug, Default)]
+struct AppGroup {
+    always: Vec<u32>,
+    bufs: Vec<AppBufGroup>,
+}
+
+#[derive(Debug)]
+struct AppBufGroup {
+    buf: Buffer,
+    transforms: Vec<Transform>,
+    group: Group,
+}
+
+fn proto_index(p: AppProto) -> usize {
+    match p {
+        AppProto::Http => 0,
+        AppProto::Tls => 1,
+        AppProto::Dns => 2,
+    }
+}
+
+const fn dir_bit(d: FlowDirection) -> u8 {
+    match d {
+        FlowDirection::ToServer => TX_TOSERVER,
+        FlowDirection::ToClient => TX_TOCLIENT,
+    }
+}
+
+/// Per-flow record of the (transaction, rule) pairs that already alerted: a transaction rule
+/// alerts at most once per transaction, as in Suricata. Bounded (oldest entries dropped).
+#[derive(Debug, Default, Clone)]
+pub struct TxAlerted {
+    done: Vec<(u64, u32)>,
+}
+
+impl TxAlerted {
+    const MAX: usize = 1024;
+
+    fn contains(&self, tx: u64, n: u32) -> bool {
+        self.done.iter().any(|&(t, r)| t == tx && r == n)
+    }
+
+    fn insert(&mut self, tx: u64, n: u32) {
+        if self.done.len() >= Self::MAX {
+            self.done.drain(..Self::MAX / 2);
+        }
+        self.done.push((tx, n));
+    }
+
+    /// Forget transactions older than `tx_id` (they will not be inspected again).
+    pub fn forget_before(&mut self, tx_id: u64) {
+        self.done.retain(|(t, _)| *t >= tx_id);
+    }
+}
+
 const CLASS_TCP: usize = 0;
 const CLASS_UDP: usize = 1;
 const CLASS_ICMP4: usize = 2;
@@ -321,6 +444,8 @@ pub struct Engine {
     rules: Vec<CompiledRule>,
     ip_only: Vec<u32>,
     classes: [ClassGroups; 5],
+    /// Transaction rules by app-layer protocol (http, tls, dns) and direction.
+    app_groups: [[AppGroup; 2]; 3],
     n_scratch: usize,
     packet_alert_max: usize,
     max_tracked: usize,
@@ -336,6 +461,10 @@ pub struct DetectCtx {
     payload: PayloadScratch,
     mpm: Vec<PrefilterScratch>,
     tracked: Tracked,
+    /// Transformed buffer scratch.
+    tbuf: Vec<u8>,
+    /// Transaction matches of the current packet: (queue position, tx id, rule).
+    tx_hits: Vec<(u64, u32)>,
 }
 
 impl DetectCtx {
@@ -349,6 +478,16 @@ impl DetectCtx {
                 }
             }
         }
+        for g in engine
+            .app_groups
+            .iter()
+            .flatten()
+            .flat_map(|a| a.bufs.iter())
+        {
+            if let Some(m) = &g.group.mpm {
+                indexed.push((g.group.scratch, m.new_scratch()));
+            }
+        }
         indexed.sort_by_key(|(i, _)| *i);
         let mpm: Vec<PrefilterScratch> = indexed.into_iter().map(|(_, s)| s).collect();
         DetectCtx {
@@ -357,6 +496,8 @@ impl DetectCtx {
             payload: PayloadScratch::new(),
             mpm,
             tracked: Tracked::new(engine.max_tracked),
+            tbuf: Vec::new(),
+            tx_hits: Vec::new(),
         }
     }
 
@@ -474,6 +615,73 @@ fn app_reason(kw: &str) -> Skip {
     format!("needs app-layer (issue 5): {kw}")
 }
 
+/// The app-layer protocol a buffer belongs to (`None`: the packet payload or a packet header);
+/// `Err` for buffers no parser provides.
+fn buffer_proto(b: Buffer) -> Result<Option<AppProto>, Skip> {
+    Ok(match b {
+        Buffer::Payload => None,
+        Buffer::FileData => Some(AppProto::Http),
+        Buffer::Ja3Hash
+        | Buffer::Ja3String
+        | Buffer::Ja3sHash
+        | Buffer::Ja3sString
+        | Buffer::Ja4Hash => Some(AppProto::Tls),
+        Buffer::HttpRequestHeader | Buffer::HttpResponseHeader => {
+            return Err(format!("buffer not supported yet: {}", b.name()))
+        }
+        _ => match b.app_family() {
+            Some("http") => Some(AppProto::Http),
+            Some("tls") => Some(AppProto::Tls),
+            Some("dns") => Some(AppProto::Dns),
+            Some(other) => {
+                return Err(format!(
+                    "app-layer protocol not parsed: {other} ({})",
+                    b.name()
+                ))
+            }
+            None => return Err(format!("buffer not supported yet: {}", b.name())),
+        },
+    })
+}
+
+/// Transaction directions a buffer exists in.
+fn buffer_dirs(b: Buffer) -> u8 {
+    match b {
+        Buffer::HttpMethod
+        | Buffer::HttpUri
+        | Buffer::HttpUriRaw
+        | Buffer::HttpRequestLine
+        | Buffer::HttpHost
+        | Buffer::HttpHostRaw
+        | Buffer::HttpUserAgent
+        | Buffer::HttpReferer
+        | Buffer::HttpAccept
+        | Buffer::HttpAcceptEnc
+        | Buffer::HttpAcceptLang
+        | Buffer::HttpRequestBody
+        | Buffer::TlsSni
+        | Buffer::Ja3Hash
+        | Buffer::Ja3String
+        | Buffer::Ja4Hash
+        | Buffer::DnsQuery => TX_TOSERVER,
+        Buffer::HttpStatCode
+        | Buffer::HttpStatMsg
+        | Buffer::HttpResponseLine
+        | Buffer::HttpLocation
+        | Buffer::HttpServer
+        | Buffer::HttpResponseBody
+        | Buffer::Ja3sHash
+        | Buffer::Ja3sString
+        | Buffer::TlsCerts
+        | Buffer::TlsCertSubject
+        | Buffer::TlsCertIssuer
+        | Buffer::TlsCertSerial
+        | Buffer::TlsCertFingerprint
+        | Buffer::TlsSubjectAltName => TX_TOCLIENT,
+        _ => TX_TOSERVER | TX_TOCLIENT,
+    }
+}
+
 impl Engine {
     /// Compile loaded rules. Never fails as a whole: rules the engine cannot honour are skipped
     /// whole and reported.
@@ -539,6 +747,7 @@ impl Engine {
             rules: compiled,
             ip_only: Vec::new(),
             classes: Default::default(),
+            app_groups: Default::default(),
             n_scratch: 0,
             packet_alert_max: opts.packet_alert_max,
             max_tracked: opts.max_tracked_entries,
@@ -564,7 +773,11 @@ impl Engine {
                 self.ip_only.push(num as u32);
                 continue;
             }
+            if r.is_tx() {
+                continue;
+            }
             let classes: &[usize] = match r.proto {
+                ProtoSpec::TcpUdp => &[CLASS_TCP, CLASS_UDP],
                 ProtoSpec::Any => &[CLASS_TCP, CLASS_UDP, CLASS_ICMP4, CLASS_ICMP6, CLASS_OTHER],
                 ProtoSpec::Icmp => &[CLASS_ICMP4, CLASS_ICMP6],
                 ProtoSpec::One(p) => match class_of(p) {
@@ -595,13 +808,7 @@ impl Engine {
             // Port-specific rules with a literal share one prefilter per class (a hit on the
             // wrong port is rejected by the header check); those without one are listed per
             // destination-port interval.
-            let has_literal = |n: &u32| {
-                self.rules[*n as usize]
-                    .payload
-                    .as_ref()
-                    .and_then(|p| p.fast_pattern())
-                    .is_some_and(|(l, _)| !l.is_empty())
-            };
+            let has_literal = |n: &u32| self.rules[*n as usize].fast_literal().is_some();
             let (with_literal, specific): (Vec<u32>, Vec<u32>) =
                 specific.into_iter().partition(has_literal);
             if !with_literal.is_empty() {
@@ -651,6 +858,70 @@ impl Engine {
             }
             self.classes[c] = cg;
         }
+        // Transaction rules.
+        let mut app_members: [[Vec<u32>; 2]; 3] = Default::default();
+        for (num, r) in self.rules.iter().enumerate() {
+            if !r.is_tx() {
+                continue;
+            }
+            let Some(p) = r.alproto else { continue };
+            for (d, bit) in [TX_TOSERVER, TX_TOCLIENT].into_iter().enumerate() {
+                if r.tx_dirs & bit != 0 {
+                    app_members[proto_index(p)][d].push(num as u32);
+                }
+            }
+        }
+        for (pi, dirs) in app_members.iter().enumerate() {
+            for (d, nums) in dirs.iter().enumerate() {
+                let mut ag = AppGroup::default();
+                let mut by_buf: Vec<(Buffer, Vec<Transform>, Vec<u32>)> = Vec::new();
+                for &n in nums {
+                    let r = &self.rules[n as usize];
+                    match r.fast_literal() {
+                        Some((Some(i), _, _)) => {
+                            let b = &r.bufs[i];
+                            match by_buf
+                                .iter_mut()
+                                .find(|(x, t, _)| *x == b.buf && *t == b.transforms)
+                            {
+                                Some(e) => e.2.push(n),
+                                None => by_buf.push((b.buf, b.transforms.clone(), vec![n])),
+                            }
+                        }
+                        _ => ag.always.push(n),
+                    }
+                }
+                for (buf, transforms, nums) in by_buf {
+                    let mut g = Group::default();
+                    let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
+                    for n in &nums {
+                        if let Some((_, lit, nocase)) = self.rules[*n as usize].fast_literal() {
+                            pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
+                            g.mpm_rules.push(*n);
+                        }
+                    }
+                    match Prefilter::build(&pats, kind) {
+                        Ok(m) => {
+                            for n in &g.mpm_rules {
+                                prefiltered[*n as usize] = true;
+                            }
+                            g.mpm = Some(m);
+                            g.scratch = scratch;
+                            scratch += 1;
+                        }
+                        Err(_) => ag.always.append(&mut g.mpm_rules),
+                    }
+                    groups += 1;
+                    ag.bufs.push(AppBufGroup {
+                        buf,
+                        transforms,
+                        group: g,
+                    });
+                }
+                ag.always.sort_unstable();
+                self.app_groups[pi][d] = ag;
+            }
+        }
         self.n_scratch = scratch;
         report.groups = groups;
         report.prefiltered = prefiltered.iter().filter(|p| **p).count();
@@ -666,12 +937,8 @@ impl Engine {
         let mut g = Group::default();
         let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
         for n in nums {
-            match self.rules[*n as usize]
-                .payload
-                .as_ref()
-                .and_then(|p| p.fast_pattern())
-            {
-                Some((lit, nocase)) if !lit.is_empty() => {
+            match self.rules[*n as usize].fast_literal() {
+                Some((None, lit, nocase)) => {
                     pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
                     g.mpm_rules.push(*n);
                 }
@@ -735,13 +1002,31 @@ fn compile_rule(
         Protocol::Tcp | Protocol::TcpPkt => (ProtoSpec::One(6), IpVer::Both),
         Protocol::Udp => (ProtoSpec::One(17), IpVer::Both),
         Protocol::Icmp => (ProtoSpec::Icmp, IpVer::Both),
-        Protocol::TcpStream => return Err("tcp-stream: needs stream reassembly (issue 5)".into()),
+        Protocol::TcpStream => (ProtoSpec::One(6), IpVer::Both),
         Protocol::App("icmpv4") => (ProtoSpec::One(1), IpVer::Both),
         Protocol::App("icmpv6") => (ProtoSpec::One(58), IpVer::Both),
         Protocol::App("ipv4" | "ip4") => (ProtoSpec::Any, IpVer::V4),
         Protocol::App("ipv6" | "ip6") => (ProtoSpec::Any, IpVer::V6),
         Protocol::App("sctp") => (ProtoSpec::One(132), IpVer::Both),
-        Protocol::App(name) => return Err(app_reason(name)),
+        Protocol::App("http" | "http1") => (ProtoSpec::One(6), IpVer::Both),
+        Protocol::App("tls" | "ssl") => (ProtoSpec::One(6), IpVer::Both),
+        Protocol::App("dns") => (ProtoSpec::TcpUdp, IpVer::Both),
+        Protocol::App(name) => return Err(format!("app-layer protocol not parsed: {name}")),
+    };
+    let mut alproto: Option<AppProto> = match r.proto {
+        Protocol::App("http" | "http1") => Some(AppProto::Http),
+        Protocol::App("tls" | "ssl") => Some(AppProto::Tls),
+        Protocol::App("dns") => Some(AppProto::Dns),
+        _ => None,
+    };
+    let mut want_proto = |p: AppProto, why: &str| -> Result<(), Skip> {
+        match alproto {
+            Some(q) if q != p => Err(format!("{why}: {} buffer in a {} rule", p.name(), q.name())),
+            _ => {
+                alproto = Some(p);
+                Ok(())
+            }
+        }
     };
     let src = vars
         .resolve_addr(&r.src)
@@ -776,7 +1061,26 @@ fn compile_rule(
     let mut only_set_flowbits = true;
     let mut ip_only_compatible = true;
     let mut buffer = Buffer::Payload;
+    // Options per buffer (Buffer::Payload = packet/stream), in rule order, with transforms.
+    let mut segs: Vec<(Buffer, Vec<Transform>, Vec<&RuleOption>)> = Vec::new();
+    let mut cur_seg: Option<usize> = None;
+    let mut alproto_kw: Vec<(bool, AppProto)> = Vec::new();
+    let mut urilen: Option<(Uint, bool)> = None;
+    let mut has_dsize = false;
+    let seg_for =
+        |segs: &mut Vec<(Buffer, Vec<Transform>, Vec<&RuleOption>)>, b: Buffer| -> usize {
+            match segs.iter().position(|(x, _, _)| *x == b) {
+                Some(i) => i,
+                None => {
+                    segs.push((b, Vec::new(), Vec::new()));
+                    segs.len() - 1
+                }
+            }
+        };
     for o in &r.options {
+        if matches!(o, RuleOption::Dsize(_)) {
+            has_dsize = true;
+        }
         if let Some(h) = HeaderCheck::compile(o).map_err(|kw| format!("unsupported value: {kw}"))? {
             header.push(h);
             ip_only_compatible = false;
@@ -798,37 +1102,56 @@ fn compile_rule(
             RuleOption::Noalert => noalert = true,
             RuleOption::Buffer(b) => {
                 buffer = *b;
-                if *b != Buffer::Payload {
-                    return Err(
-                        if b.app_family().is_some()
-                            || b.legacy_name().is_some()
-                            || *b == Buffer::FileData
-                        {
-                            app_reason(b.name())
-                        } else {
-                            format!("buffer not supported yet: {}", b.name())
-                        },
-                    );
+                if let Some(p) = buffer_proto(*b)? {
+                    want_proto(p, b.name())?;
                 }
+                cur_seg = Some(seg_for(&mut segs, *b));
+                ip_only_compatible = false;
+            }
+            RuleOption::Transform(t) => {
+                let Some(i) = cur_seg.filter(|_| buffer != Buffer::Payload) else {
+                    return Err(format!("{}: transform without a sticky buffer", t.name()));
+                };
+                transforms_supported(core::slice::from_ref(t))
+                    .map_err(|e| format!("{}: {e}", t.name()))?;
+                segs[i].1.push(t.clone());
                 ip_only_compatible = false;
             }
             RuleOption::Content(c) => {
                 let b = if c.legacy_modifier { c.buffer } else { buffer };
-                if b != Buffer::Payload {
-                    return Err(app_reason(b.legacy_name().unwrap_or(b.name())));
+                if let Some(p) = buffer_proto(b)? {
+                    want_proto(p, b.legacy_name().unwrap_or(b.name()))?;
                 }
-                payload_opts.push(o);
+                let i = seg_for(&mut segs, b);
+                segs[i].2.push(o);
+                cur_seg = Some(i);
                 ip_only_compatible = false;
             }
-            RuleOption::Transform(_)
-            | RuleOption::Pcre(_)
-            | RuleOption::Isdataat(_)
+            RuleOption::Pcre(pc) => {
+                let b = if pc.buffer_from_modifier {
+                    pc.buffer
+                } else {
+                    buffer
+                };
+                if let Some(p) = buffer_proto(b)? {
+                    want_proto(p, b.name())?;
+                }
+                let i = seg_for(&mut segs, b);
+                segs[i].2.push(o);
+                cur_seg = Some(i);
+                ip_only_compatible = false;
+            }
+            RuleOption::Isdataat(_)
             | RuleOption::ByteTest(_)
             | RuleOption::ByteJump(_)
             | RuleOption::ByteExtract(_)
             | RuleOption::ByteMath(_)
             | RuleOption::Bsize(_) => {
-                payload_opts.push(o);
+                let i = match cur_seg {
+                    Some(i) => i,
+                    None => seg_for(&mut segs, buffer),
+                };
+                segs[i].2.push(o);
                 ip_only_compatible = false;
             }
             RuleOption::Base64Decode(_) => return Err("base64_decode: not supported yet".into()),
@@ -838,9 +1161,6 @@ fn compile_rule(
                 }
                 has_flow_kw = true;
                 ip_only_compatible = false;
-                if f.stream == Some(FlowStream::OnlyStream) {
-                    return Err("flow:only_stream: needs stream reassembly (issue 5)".into());
-                }
                 flow = FlowCheck {
                     dir: f.dir,
                     state: f.state,
@@ -964,8 +1284,23 @@ fn compile_rule(
             RuleOption::StreamSize(_) => {
                 return Err("stream_size: needs stream tracking (issue 5)".into())
             }
-            RuleOption::Urilen { .. } => return Err(app_reason("urilen")),
-            RuleOption::AppLayerProtocol { .. } => return Err(app_reason("app-layer-protocol")),
+            RuleOption::Urilen { value, raw } => {
+                want_proto(AppProto::Http, "urilen")?;
+                urilen = Some((*value, *raw));
+                ip_only_compatible = false;
+            }
+            RuleOption::AppLayerProtocol { negated, proto } => {
+                let p = match proto.as_str() {
+                    "http" | "http1" => AppProto::Http,
+                    "tls" | "ssl" => AppProto::Tls,
+                    "dns" => AppProto::Dns,
+                    other => {
+                        return Err(format!("app-layer-protocol: protocol not parsed: {other}"))
+                    }
+                };
+                alproto_kw.push((*negated, p));
+                ip_only_compatible = false;
+            }
             RuleOption::TlsVersion(_) => return Err(app_reason("tls.version")),
             RuleOption::SslVersion(_) => return Err(app_reason("ssl_version")),
             RuleOption::SslState(_) => return Err(app_reason("ssl_state")),
@@ -983,6 +1318,20 @@ fn compile_rule(
     {
         return Err("threshold: given twice".into());
     }
+    let mut bufs: Vec<BufProg> = Vec::new();
+    for (b, transforms, opts) in segs {
+        if b == Buffer::Payload {
+            payload_opts.extend(opts);
+            continue;
+        }
+        let prog =
+            PayloadProgram::compile(&opts).map_err(|u| format!("{}: {}", u.keyword, u.reason))?;
+        bufs.push(BufProg {
+            buf: b,
+            transforms,
+            prog,
+        });
+    }
     let payload = if payload_opts.is_empty() {
         None
     } else {
@@ -991,7 +1340,53 @@ fn compile_rule(
                 .map_err(|u| format!("{}: {}", u.keyword, u.reason))?,
         )
     };
-    let ip_only = ip_only_compatible && only_set_flowbits && payload.is_none() && !has_flow_kw;
+    if (!bufs.is_empty() || urilen.is_some()) && alproto.is_none() {
+        return Err("app-layer buffer of a protocol not parsed".into());
+    }
+    // Transaction directions: the flow keyword's direction and the buffers' directions.
+    let mut tx_dirs = match flow.dir {
+        Some(FlowDir::ToServer) => TX_TOSERVER,
+        Some(FlowDir::ToClient) => TX_TOCLIENT,
+        None => TX_TOSERVER | TX_TOCLIENT,
+    };
+    for b in &bufs {
+        tx_dirs &= buffer_dirs(b.buf);
+    }
+    if urilen.is_some() {
+        tx_dirs &= TX_TOSERVER;
+    }
+    if (!bufs.is_empty() || urilen.is_some()) && tx_dirs == 0 {
+        return Err("buffers of both directions in one rule".into());
+    }
+    // Fast pattern across buffers: explicit first, then the longest, then the strongest.
+    let mut fp_buf: Option<usize> = None;
+    let mut best = payload.as_ref().and_then(|p| p.fast_pattern_meta());
+    for (i, b) in bufs.iter().enumerate() {
+        if let Some(m) = b.prog.fast_pattern_meta() {
+            let better = match best {
+                None => true,
+                Some(c) => {
+                    (m.explicit && !c.explicit)
+                        || (m.explicit == c.explicit
+                            && (m.content_len > c.content_len
+                                || (m.content_len == c.content_len && m.strength > c.strength)))
+                }
+            };
+            if better {
+                best = Some(m);
+                fp_buf = Some(i);
+            }
+        }
+    }
+    let stream_mode = match (flow.stream, r.proto) {
+        (Some(FlowStream::OnlyStream), _) | (_, Protocol::TcpStream) => StreamMode::StreamOnly,
+        (Some(FlowStream::NoStream), _) => StreamMode::Packet,
+        _ if has_dsize || r.proto == Protocol::TcpPkt => StreamMode::Packet,
+        _ => StreamMode::Stream,
+    };
+    let has_app = alproto.is_some() || !alproto_kw.is_empty();
+    let ip_only =
+        ip_only_compatible && only_set_flowbits && payload.is_none() && !has_flow_kw && !has_app;
     let kind = match (ip_only, negated) {
         (true, false) => Kind::IpOnly,
         (true, true) => Kind::LikeIpOnly,
@@ -1058,6 +1453,20 @@ fn compile_rule(
         payload,
         post: post.clone(),
         thresholds: thresholds.clone(),
+        alproto,
+        alproto_kw: alproto_kw.clone(),
+        bufs: bufs
+            .iter()
+            .map(|b| BufProg {
+                buf: b.buf,
+                transforms: b.transforms.clone(),
+                prog: b.prog.clone(),
+            })
+            .collect(),
+        urilen,
+        tx_dirs,
+        stream_mode,
+        fp_buf,
     };
     let mut out = vec![Draft {
         rule: make(&src, &dst, &sport, &dport, payload.clone()),
@@ -1092,7 +1501,23 @@ impl Engine {
         flow: Option<&mut FlowDetect>,
         alerts: &mut Vec<Alert>,
     ) -> Verdict {
-        self.inspect_with(ctx, p, flow, alerts, false)
+        self.inspect_with(ctx, p, flow, None, alerts, false)
+    }
+
+    /// [`Engine::inspect`] with the stream and app-layer input of `p.app`: TCP payload rules
+    /// inspect `p.app.stream` (and the packet payload unless it was added to the stream), and
+    /// transaction rules inspect each transaction in `p.app.txs` at most once per transaction
+    /// (`tx_alerted` is the flow's record of that). A rule alerts at most once per packet
+    /// except once per transaction.
+    pub fn inspect_app(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &PacketInfo<'_>,
+        flow: Option<&mut FlowDetect>,
+        tx_alerted: &mut TxAlerted,
+        alerts: &mut Vec<Alert>,
+    ) -> Verdict {
+        self.inspect_with(ctx, p, flow, Some(tx_alerted), alerts, false)
     }
 
     /// [`Engine::inspect`]; `naive` evaluates every packet rule instead of the packet's groups
@@ -1102,6 +1527,7 @@ impl Engine {
         ctx: &mut DetectCtx,
         p: &PacketInfo<'_>,
         mut flow: Option<&mut FlowDetect>,
+        tx_alerted: Option<&mut TxAlerted>,
         alerts: &mut Vec<Alert>,
         naive: bool,
     ) -> Verdict {
@@ -1126,7 +1552,7 @@ impl Engine {
         });
         if first {
             for &n in &self.ip_only {
-                if self.eval(n, &v, p, flow.as_deref_mut(), ctx) {
+                if self.eval(n, &v, p, flow.as_deref_mut(), ctx, None) {
                     ctx.queue.push(n);
                 }
             }
@@ -1146,9 +1572,13 @@ impl Engine {
         {
             ctx.cand.extend_from_slice(&g.always);
             if let Some(m) = &g.mpm {
-                if !v.payload.is_empty() {
+                let stream = if v.proto == 6 { p.app.stream } else { None };
+                for hay in [Some(v.payload), stream].into_iter().flatten() {
+                    if hay.is_empty() {
+                        continue;
+                    }
                     let (cand, scratch) = (&mut ctx.cand, &mut ctx.mpm[g.scratch]);
-                    m.scan(v.payload, scratch, &mut |id| {
+                    m.scan(hay, scratch, &mut |id| {
                         if let Some(n) = g.mpm_rules.get(id as usize) {
                             cand.push(*n);
                         }
@@ -1167,12 +1597,104 @@ impl Engine {
         ctx.cand.dedup();
         for i in 0..ctx.cand.len() {
             let n = ctx.cand[i];
-            if self.eval(n, &v, p, flow.as_deref_mut(), ctx) {
+            if self.eval(n, &v, p, flow.as_deref_mut(), ctx, None) {
                 ctx.queue.push(n);
             }
         }
 
+        // Transaction rules, per transaction ready on this packet.
+        if let (Some(proto), Some(done)) = (p.app.alproto, tx_alerted) {
+            ctx.tx_hits.clear();
+            for tx in p.app.txs {
+                let d = usize::from(tx.dir == FlowDirection::ToClient);
+                let ag = &self.app_groups[proto_index(proto)][d];
+                ctx.cand.clear();
+                ctx.cand.extend_from_slice(&ag.always);
+                for bg in &ag.bufs {
+                    let Some(m) = &bg.group.mpm else { continue };
+                    for inst in tx.buffers.get_all(tx.dir, bg.buf) {
+                        let hay: &[u8] = if bg.transforms.is_empty() {
+                            inst
+                        } else {
+                            if apply_transforms(&bg.transforms, inst, &mut ctx.tbuf).is_err() {
+                                continue;
+                            }
+                            &ctx.tbuf
+                        };
+                        let (cand, scratch) = (&mut ctx.cand, &mut ctx.mpm[bg.group.scratch]);
+                        m.scan(hay, scratch, &mut |id| {
+                            if let Some(n) = bg.group.mpm_rules.get(id as usize) {
+                                cand.push(*n);
+                            }
+                        });
+                    }
+                }
+                if naive {
+                    ctx.cand.clear();
+                    ctx.cand.extend(
+                        (0..self.rules.len() as u32).filter(|n| self.rules[*n as usize].is_tx()),
+                    );
+                }
+                ctx.cand.sort_unstable();
+                ctx.cand.dedup();
+                for i in 0..ctx.cand.len() {
+                    let n = ctx.cand[i];
+                    if done.contains(tx.tx_id, n) {
+                        continue;
+                    }
+                    if self.eval(n, &v, p, flow.as_deref_mut(), ctx, Some(tx)) {
+                        done.insert(tx.tx_id, n);
+                        ctx.queue.push(n);
+                    }
+                }
+            }
+        }
+
         self.finalize(ctx, &v, p, flow, alerts)
+    }
+
+    /// The payload program `prog` (the rule's fast pattern lives in it when `fp`) on `buf`.
+    fn prog_matches(prog: &PayloadProgram, fp: bool, buf: &[u8], ctx: &mut DetectCtx) -> bool {
+        if fp && prog.negated_mpm_hit(buf) {
+            return false;
+        }
+        prog.matches(buf, &mut ctx.payload)
+    }
+
+    /// Transaction part of rule `r` on `tx`: every buffer matches (any instance of a
+    /// multi-buffer), `urilen` holds.
+    fn tx_matches(r: &CompiledRule, tx: &TxRef<'_>, ctx: &mut DetectCtx) -> bool {
+        if r.tx_dirs & dir_bit(tx.dir) == 0 {
+            return false;
+        }
+        for (i, b) in r.bufs.iter().enumerate() {
+            let fp = r.fp_buf == Some(i);
+            let mut ok = false;
+            for inst in tx.buffers.get_all(tx.dir, b.buf) {
+                let hit = if b.transforms.is_empty() {
+                    Self::prog_matches(&b.prog, fp, inst, ctx)
+                } else {
+                    let mut t = core::mem::take(&mut ctx.tbuf);
+                    let hit = apply_transforms(&b.transforms, inst, &mut t).is_ok()
+                        && Self::prog_matches(&b.prog, fp, &t, ctx);
+                    ctx.tbuf = t;
+                    hit
+                };
+                if hit {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                return false;
+            }
+        }
+        if let Some((u, raw)) = &r.urilen {
+            if !tx.buffers.urilen(*raw).is_some_and(|l| u.matches(l as u64)) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Full verification of rule `n`; runs its post-match operations when it matches.
@@ -1183,8 +1705,22 @@ impl Engine {
         p: &PacketInfo<'_>,
         mut flow: Option<&mut FlowDetect>,
         ctx: &mut DetectCtx,
+        tx: Option<&TxRef<'_>>,
     ) -> bool {
         let r = &self.rules[n as usize];
+        if r.is_tx() != tx.is_some() {
+            return false;
+        }
+        if let Some(a) = r.alproto {
+            if p.app.alproto != Some(a) {
+                return false;
+            }
+        }
+        for &(neg, a) in &r.alproto_kw {
+            if (p.app.alproto == Some(a)) == neg {
+                return false;
+            }
+        }
         // Header.
         match r.ipver {
             IpVer::V4 if !v.v4 => return false,
@@ -1243,7 +1779,24 @@ impl Engine {
             return false;
         }
         if let Some(prog) = &r.payload {
-            if !prog.matches(v.payload, &mut ctx.payload) {
+            let fp = r.fp_buf.is_none();
+            let stream = if v.proto == 6 { p.app.stream } else { None };
+            let ok = match r.stream_mode {
+                StreamMode::Packet => Self::prog_matches(prog, fp, v.payload, ctx),
+                StreamMode::Stream => {
+                    stream.is_some_and(|s| Self::prog_matches(prog, fp, s, ctx))
+                        || (!p.app.stream_added && Self::prog_matches(prog, fp, v.payload, ctx))
+                }
+                StreamMode::StreamOnly => {
+                    stream.is_some_and(|s| Self::prog_matches(prog, fp, s, ctx))
+                }
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(tx) = tx {
+            if !Self::tx_matches(r, tx, ctx) {
                 return false;
             }
         }

@@ -45,7 +45,9 @@ pub mod state;
 mod tests;
 
 pub use engine::{
-    Alert, CompileReport, DetectCtx, Engine, EngineOptions, RejectKind, Verdict, PACKET_ALERT_MAX,
+    Alert, CompileReport, DetectCtx, Engine, EngineOptions, RejectKind, TxAlerted, Verdict,
+    PACKET_ALERT_MAX,
 };
-pub use packet::{FlowInfo, PacketInfo};
+pub use packet::{AppInput, FlowInfo, PacketInfo, TxRef};
+pub use seawall_applayer::{AppProto, TxBuffers};
 pub use state::FlowDetect;

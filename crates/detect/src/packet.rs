@@ -4,6 +4,7 @@
 
 use core::net::IpAddr;
 
+use seawall_applayer::{AppProto, TxBuffers};
 use seawall_flow::{Direction, PacketFlags, Timestamp};
 use seawall_wire::{InnerPacket, IpVersion, Transport};
 
@@ -50,6 +51,36 @@ pub struct PacketInfo<'a> {
     pub reassembled: bool,
     /// 1-based packet number in the capture (EVE `pcap_cnt`), 0 when not from a capture.
     pub pcap_cnt: u64,
+    /// Stream and app-layer context (TCP reassembly, detected protocol, transactions ready for
+    /// inspection). The default (nothing) gives packet-only inspection.
+    pub app: AppInput<'a>,
+}
+
+/// One transaction whose buffers are ready for the rules of direction `dir`.
+#[derive(Debug, Clone, Copy)]
+pub struct TxRef<'a> {
+    /// Transaction id (per flow).
+    pub tx_id: u64,
+    /// Direction whose rules inspect it (the packet's direction).
+    pub dir: Direction,
+    /// The transaction's buffers.
+    pub buffers: TxBuffers<'a>,
+}
+
+/// What the stream and app layer add to one packet (Suricata's raw-stream inspection and
+/// transaction inspection run on the packet).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppInput<'a> {
+    /// Reassembled raw-stream bytes of the packet's direction to inspect now (Suricata's
+    /// `PKT_DETECT_HAS_STREAMDATA`): TCP payload rules match here, and the prefilter scans it.
+    pub stream: Option<&'a [u8]>,
+    /// The packet's payload was added to the stream (Suricata's `PKT_STREAM_ADD`): stream rules
+    /// then don't inspect the packet payload itself.
+    pub stream_added: bool,
+    /// The flow's detected application protocol.
+    pub alproto: Option<AppProto>,
+    /// Transactions to inspect on this packet.
+    pub txs: &'a [TxRef<'a>],
 }
 
 impl<'a> PacketInfo<'a> {
@@ -62,6 +93,7 @@ impl<'a> PacketInfo<'a> {
             flow: None,
             reassembled: false,
             pcap_cnt: 0,
+            app: AppInput::default(),
         }
     }
 

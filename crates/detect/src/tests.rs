@@ -235,33 +235,95 @@ fn bidirectional_rules_match_both_ways_and_twice_when_both_match() {
 }
 
 #[test]
-fn app_layer_rules_are_skipped_with_reasons() {
+fn app_layer_rules_load_and_unparsed_protocols_are_skipped_with_reasons() {
     let load = Loader::default().load_str(
         "t.rules",
         "alert http any any -> any any (http.uri; content:\"/a\"; sid:1;)\n\
          alert tcp any any -> any any (content:\"x\"; http_uri; sid:2;)\n\
          alert tcp any any -> any any (stream_size:server,<,5; sid:3;)\n\
          alert tcp-stream any any -> any any (sid:4;)\n\
-         alert tcp any any -> any any (content:\"ok\"; sid:5;)\n",
+         alert tcp any any -> any any (content:\"ok\"; sid:5;)\n\
+         alert smtp any any -> any any (sid:6;)\n\
+         alert tcp any any -> any any (smb.share; content:\"x\"; sid:7;)\n\
+         alert http any any -> any any (tls.sni; content:\"x\"; sid:8;)\n",
     );
     let (e, r) = Engine::compile(
         &load.rules,
         &Vars::suricata_defaults(),
         &EngineOptions::default(),
     );
-    assert_eq!(r.loaded, 1);
-    assert_eq!(e.len(), 1);
+    assert_eq!(r.loaded, 4);
+    assert_eq!(e.len(), 4);
     let reasons: Vec<(u32, &str)> = r.skipped.iter().map(|(s, m)| (s.0, m.as_str())).collect();
     assert_eq!(
         reasons,
         [
-            (1, "needs app-layer (issue 5): http"),
-            (2, "needs app-layer (issue 5): http_uri"),
             (3, "stream_size: needs stream tracking (issue 5)"),
-            (4, "tcp-stream: needs stream reassembly (issue 5)"),
+            (6, "app-layer protocol not parsed: smtp"),
+            (7, "app-layer protocol not parsed: smb (smb.share)"),
         ]
     );
-    assert_eq!(r.by_reason.iter().map(|(_, n)| n).sum::<usize>(), 4);
+    assert_eq!(r.by_reason.iter().map(|(_, n)| n).sum::<usize>(), 3);
+}
+
+/// A transaction rule inspects the transaction's buffers (transforms applied, any instance of
+/// a multi-buffer), alerts once per transaction, and needs the flow's protocol.
+#[test]
+fn transaction_rules_inspect_buffers_once_per_transaction() {
+    use seawall_applayer::{AppProto, AppState, Direction as AppDir, Limits, Transport};
+
+    use crate::{AppInput, TxAlerted, TxRef};
+    let e = compile(
+        "alert http any any -> any any (msg:\"uri\"; flow:to_server; http.uri; content:\"/evil\"; sid:1;)\n\
+         alert http any any -> any any (http.host; dotprefix; content:\".example.com\"; startswith; sid:2;)\n\
+         alert tcp any any -> any any (content:\"/evil\"; http_uri; urilen:>3; sid:3;)\n\
+         alert http any any -> any any (http.method; content:\"POST\"; sid:4;)\n\
+         alert http any any -> any any (http.uri; content:!\"/evil\"; sid:5;)\n\
+         alert tcp any any -> any any (app-layer-protocol:http; content:\"GET\"; sid:6;)\n\
+         alert dns any any -> any any (dns.query; content:\"evil\"; sid:7;)\n",
+    );
+    let req = b"GET /evil HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let mut st = AppState::new(AppProto::Http, Transport::Tcp, Limits::default());
+    let mut events = Vec::new();
+    st.feed(AppDir::ToServer, Timestamp(0), req, &mut events);
+    assert!(!events.is_empty());
+    let raw = tcp("AP", 1, 1, b"");
+    let pkt = decode_inner(V4, &raw).expect("valid");
+    let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
+    let mut f = table
+        .process(Timestamp::from_secs(1), 0, &pkt)
+        .expect("flow");
+    let fi = FlowInfo::from_ref(&f);
+    let txs = [TxRef {
+        tx_id: events[0].tx_id,
+        dir: AppDir::ToServer,
+        buffers: st.buffers(events[0].tx_id).expect("tx"),
+    }];
+    let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
+    info.app = AppInput {
+        stream: Some(&req[..]),
+        stream_added: false,
+        alproto: Some(AppProto::Http),
+        txs: &txs,
+    };
+    let mut ctx = DetectCtx::new(&e);
+    let mut done = TxAlerted::default();
+    let mut alerts = Vec::new();
+    e.inspect_app(&mut ctx, &info, Some(f.data_mut()), &mut done, &mut alerts);
+    let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
+    sids.sort_unstable();
+    assert_eq!(sids, [1, 2, 3, 6]);
+    // The same transaction again: the stream rule alerts again (new packet), the
+    // transaction rules don't.
+    alerts.clear();
+    e.inspect_app(&mut ctx, &info, Some(f.data_mut()), &mut done, &mut alerts);
+    assert_eq!(alerts.iter().map(|a| a.sid).collect::<Vec<_>>(), [6]);
+    // Another protocol on the flow: nothing.
+    info.app.alproto = Some(AppProto::Tls);
+    let mut done = TxAlerted::default();
+    alerts.clear();
+    e.inspect_app(&mut ctx, &info, Some(f.data_mut()), &mut done, &mut alerts);
+    assert!(alerts.is_empty(), "{alerts:?}");
 }
 
 /// Runs packets through a flow table and the engine; returns the sids per packet.
@@ -664,11 +726,19 @@ fn run_sequence(
         let v = match table.process(ts, 0, &pkt) {
             Ok(mut f) => {
                 let info = PacketInfo::new(ts, &pkt, raw).with_flow(FlowInfo::from_ref(&f));
-                e.inspect_with(&mut ctx, &info, Some(f.data_mut()), &mut alerts, naive)
+                e.inspect_with(
+                    &mut ctx,
+                    &info,
+                    Some(f.data_mut()),
+                    None,
+                    &mut alerts,
+                    naive,
+                )
             }
             Err(_) => e.inspect_with(
                 &mut ctx,
                 &PacketInfo::new(ts, &pkt, raw),
+                None,
                 None,
                 &mut alerts,
                 naive,

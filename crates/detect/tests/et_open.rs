@@ -61,8 +61,17 @@ fn et_open_compiles() {
         eprintln!("  {n:6}  {reason}");
     }
     assert_eq!(report.loaded + report.skipped.len(), load.rules.len());
+    // Issue 5: ET Open loaded (not skipped) >= 97% of the file; pinned from below at what the
+    // engine loads now (25,563 of 25,803 = 99.07%; the rest: smtp/ftp/smb/ssh/dcerpc buffers,
+    // stream_size, base64_decode, tls.version, app-layer-event).
     assert!(
-        report.loaded >= 3350,
+        report.loaded * 100 >= 97 * load.read,
+        "loaded only {} of {} ET Open rules",
+        report.loaded,
+        load.read
+    );
+    assert!(
+        report.loaded >= 25_563,
         "loaded only {} ET Open rules",
         report.loaded
     );
