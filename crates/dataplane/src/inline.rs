@@ -26,6 +26,7 @@ use seawall_telemetry::{AlertCounts, DetectMetrics, DetectWorkerMetrics, Excepti
 use seawall_wire::craft::{self, Toward, MAX_CRAFTED_LEN};
 use seawall_wire::{decode_inner, parse_gwlb, Transport};
 
+use crate::dropped::DroppedFlows;
 use crate::evidence::AlertMsg;
 use crate::headers::{HeaderTable, MAX_GENEVE_HEADER};
 use crate::inspect::{AlertEvent, InspectConfig, InspectError, Inspector};
@@ -80,6 +81,9 @@ pub(crate) struct Inline {
     inspectors: Vec<Inspector>,
     headers: Option<HeaderTable>,
     header_evictions: u64,
+    /// Flows an IPS verdict dropped (IPS profiles only).
+    dropped: Option<DroppedFlows>,
+    dropped_evictions: u64,
     evidence: Option<Sender<AlertMsg>>,
     metrics: DetectWorkerMetrics,
     /// The datagram being injected: header + crafted packet.
@@ -141,6 +145,11 @@ impl Inline {
                 .any_ips()
                 .then(|| HeaderTable::new(setup.header_table_flows)),
             header_evictions: 0,
+            dropped: setup
+                .policy
+                .any_ips()
+                .then(|| DroppedFlows::new(setup.header_table_flows)),
+            dropped_evictions: 0,
             evidence: setup.evidence.clone(),
             metrics,
             inject: vec![0; MAX_GENEVE_HEADER + MAX_CRAFTED_LEN],
@@ -186,6 +195,12 @@ impl Inline {
             t.evicted[4] += c.reused;
         }
         self.metrics.flows(&t);
+        let dropped_evictions = self.dropped.as_ref().map_or(0, DroppedFlows::evictions);
+        if dropped_evictions > self.dropped_evictions {
+            self.metrics
+                .header_evictions(dropped_evictions - self.dropped_evictions);
+            self.dropped_evictions = dropped_evictions;
+        }
         if let Some(h) = &self.headers {
             let e = h.evictions();
             if e > self.header_evictions {
@@ -266,10 +281,15 @@ impl Inline {
         };
         let header = &payload[..frame.geneve_len.min(payload.len())];
         let fragment = pkt.fragment.is_some();
-        if ips && !fragment {
+        let flow_key = (ips && !fragment).then(|| FlowKey::from_tuple(endpoint, &pkt.five_tuple()));
+        if let Some((key, src_is_lo)) = &flow_key {
+            // The rest of a dropped flow is dropped uninspected.
+            if self.dropped.as_mut().is_some_and(|d| d.contains(key, ts)) {
+                self.stats.drop += 1;
+                return Verdict::Drop(reason::VERDICT_DROP);
+            }
             if let Some(h) = &mut self.headers {
-                let (key, src_is_lo) = FlowKey::from_tuple(endpoint, &pkt.five_tuple());
-                h.record(&key, src_is_lo, header, peer, local);
+                h.record(key, *src_is_lo, header, peer, local);
             }
         }
         let Inline {
@@ -327,6 +347,11 @@ impl Inline {
             self.stats.exceptions[1][usize::from(drop)] += 1;
             if drop {
                 return Verdict::Drop(reason::DEFRAG_EXCEPTION);
+            }
+        }
+        if let (Some((key, _)), false) = (&flow_key, matches!(v, EngineVerdict::Pass)) {
+            if let Some(d) = &mut self.dropped {
+                d.insert(key, ts);
             }
         }
         match (ips, v) {

@@ -21,6 +21,7 @@
 //!   counted pass), never a panic.
 #![forbid(unsafe_code)]
 
+pub mod dropped;
 pub mod evidence;
 pub mod headers;
 pub mod inline;

@@ -278,7 +278,7 @@ impl DetectMetrics {
         );
         registry.register(
             "seawall_detect_header_table_evictions",
-            "Flows whose latest GENEVE headers were evicted from the bounded per-worker table",
+            "Flows evicted from the bounded per-worker side tables (latest GENEVE headers for rejects, IPS-dropped flows)",
             header_evictions.clone(),
         );
         registry.register(
