@@ -27,12 +27,12 @@ use seawall_applayer::{
 use seawall_detect::{
     Alert, AppInput, DetectCtx, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted, TxRef, Verdict,
 };
-use seawall_flow::stream::{Segment, StreamConfig, StreamHandle, StreamTable};
+use seawall_flow::stream::{NewData, Segment, StreamConfig, StreamHandle, StreamTable};
 use seawall_flow::{
-    decode_frame, Defrag, DefragConfig, DefragResult, Direction, FlowConfig, FlowTable, TcpState,
-    Timestamp,
+    decode_frame, Defrag, DefragConfig, DefragResult, Direction, FlowConfig, FlowStats, FlowTable,
+    PacketFlags, TcpState, Timestamp,
 };
-use seawall_wire::{decode_inner, GwlbMeta, InnerPacket, Transport};
+use seawall_wire::{decode_inner, GwlbMeta, InnerPacket, IpVersion, Ports, TcpFlags, Transport};
 
 /// Settings of one [`Inspector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +360,148 @@ impl FlowSide {
     }
 }
 
+/// Reads what the stream delivered (both directions) into the raw-stream buffers and the app
+/// layer; marks ended directions.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    streams: &mut StreamTable,
+    side: &mut FlowSide,
+    new: NewData,
+    ts: Timestamp,
+    server_port: u16,
+    limits: &Limits,
+    events: &mut Vec<AppEvent>,
+    counters: &mut InspectCounters,
+) {
+    let Some(h) = side.stream else { return };
+    for dd in [Direction::ToServer, Direction::ToClient] {
+        while let Some(chunk) = streams.pending(h, dd) {
+            if chunk.gap_before > 0 {
+                if let AppSlot::Known(a) = &mut side.app {
+                    a.gap(dd);
+                }
+                side.raw[dd.index()].clear();
+            }
+            let bytes = chunk.new_bytes();
+            let raw = &mut side.raw[dd.index()];
+            if raw.len() + bytes.len() > RAW_MAX {
+                raw.clear();
+            }
+            raw.extend_from_slice(bytes);
+            side.feed(
+                dd,
+                ts,
+                bytes,
+                AppTransport::Tcp,
+                server_port,
+                limits,
+                events,
+                counters,
+            );
+            streams.consume(h, dd);
+        }
+        let n = new.get(dd);
+        if n.eof || n.depth_reached {
+            side.ended[dd.index()] = true;
+            if let AppSlot::Known(a) = &mut side.app {
+                a.close(dd, events);
+            }
+        }
+    }
+}
+
+/// App-layer EVE metadata of an alerting packet: `app_proto` and the transaction's object.
+type AppMeta = (
+    Option<&'static str>,
+    Option<(&'static str, serde_json::Value)>,
+);
+
+/// Runs the engine on `info` (a packet of `side`'s flow, or a flow-end pseudo packet when
+/// `force_raw`) with the flow's raw stream and transactions of the packet's direction.
+#[allow(clippy::too_many_arguments)]
+fn run_detect(
+    engine: &Engine,
+    ctx: &mut DetectCtx,
+    side: &mut FlowSide,
+    info: PacketInfo<'_>,
+    stream_added: bool,
+    force_raw: bool,
+    raw_chunk: usize,
+    flow: &mut FlowDetect,
+    alerts: &mut Vec<Alert>,
+    counters: &mut InspectCounters,
+) -> (
+    Verdict,
+    Option<&'static str>,
+    Option<(&'static str, serde_json::Value)>,
+) {
+    let Some(fi) = info.flow else {
+        return (Verdict::Pass, None, None);
+    };
+    let dir = fi.direction;
+    let d = dir.index();
+    // Raw-stream inspection of the packet's direction: a chunk's worth of reassembled bytes,
+    // or the app layer / stream end asked for it.
+    let raw_ready = !side.raw[d].is_empty()
+        && (force_raw || side.raw[d].len() >= raw_chunk || side.trigger[d] || side.ended[d]);
+    let alproto = side.alproto();
+    let FlowSide {
+        raw,
+        trigger,
+        pending,
+        alerted,
+        app,
+        last_tx,
+        ..
+    } = side;
+    let mut txs: Vec<TxRef<'_>> = Vec::new();
+    if let AppSlot::Known(a) = &*app {
+        for &tx_id in &pending[d] {
+            if let Some(b) = a.buffers(tx_id) {
+                txs.push(TxRef {
+                    tx_id,
+                    dir,
+                    buffers: b,
+                });
+            }
+        }
+    }
+    counters.app_txs += txs.len() as u64;
+    let stream = if raw_ready {
+        counters.raw_inspections += 1;
+        trigger[d] = false;
+        Some(&raw[d][..])
+    } else {
+        None
+    };
+    let info = PacketInfo {
+        app: AppInput {
+            stream,
+            stream_added,
+            alproto,
+            txs: &txs,
+        },
+        ..info
+    };
+    let v = engine.inspect_app(ctx, &info, Some(flow), alerted, alerts);
+    let mut meta: AppMeta = (None, None);
+    if !alerts.is_empty() {
+        if let (AppSlot::Known(a), Some(p)) = (&*app, alproto) {
+            let tx = txs.last().map(|t| t.tx_id).or(*last_tx);
+            meta = (
+                Some(p.name()),
+                tx.and_then(|t| a.buffers(t)).map(|b| b.eve()),
+            );
+        }
+    }
+    drop(txs);
+    pending[d].clear();
+    if raw_ready {
+        raw[d].clear();
+    }
+    (v, meta.0, meta.1)
+}
+
 /// Whether an HTTP message whose head was just parsed has no body (so it is complete).
 fn http_head_completes(b: &seawall_applayer::TxBuffers<'_>, dir: Direction) -> bool {
     use seawall_applayer::Buffer;
@@ -398,7 +540,7 @@ pub struct Inspector {
     app_limits: Limits,
     raw_chunk: usize,
     events: Vec<AppEvent>,
-    ended: Vec<u64>,
+    ended: Vec<(FlowStats, FlowDetect)>,
 }
 
 impl std::fmt::Debug for Inspector {
@@ -522,20 +664,159 @@ impl Inspector {
     /// Expires flows and fragment trackers idle at `now` (bounded work). Called automatically
     /// as packet time advances; call it at the end of a capture or on an idle timer.
     pub fn expire(&mut self, now: Timestamp) {
-        let ended = &mut self.ended;
+        self.expire_into(now, &mut |_| {});
+    }
+
+    /// As [`Inspector::expire`]; alerts raised by the flow-end inspection of expired flows
+    /// (pseudo packets, `pcap_cnt` 0) go to `sink`.
+    pub fn expire_into(&mut self, now: Timestamp, sink: &mut dyn FnMut(&AlertEvent<'_>)) {
+        let mut ended = core::mem::take(&mut self.ended);
         self.flows
-            .expire_with(now, self.expire_batch, |st, _| ended.push(st.flow_id));
-        for id in self.ended.drain(..) {
-            if let Some(side) = self.sides.remove(&id) {
-                if let Some(h) = side.stream {
-                    self.streams.release(h);
-                }
-            }
+            .expire_with(now, self.expire_batch, |st, data| ended.push((st, data)));
+        for (st, data) in ended.drain(..) {
+            self.end_flow(st, data, now, sink);
         }
+        self.ended = ended;
         // Trackers of flows the table dropped without expiry (reuse, eviction).
         self.streams.expire(now, 3600, self.expire_batch);
         self.defrag.expire(now);
         self.last_expire = Some(now);
+    }
+
+    /// End of input (capture end, shutdown): every flow ends now, and what its streams and
+    /// transactions still hold is inspected with flow-end pseudo packets (`pcap_cnt` 0), as
+    /// Suricata does when it times out flows at the end of a capture.
+    pub fn finish(&mut self, now: Timestamp, sink: &mut dyn FnMut(&AlertEvent<'_>)) {
+        let mut ended = core::mem::take(&mut self.ended);
+        self.flows
+            .expire_with(Timestamp(u64::MAX), usize::MAX, |st, data| {
+                ended.push((st, data));
+            });
+        for (st, data) in ended.drain(..) {
+            self.end_flow(st, data, now, sink);
+        }
+        self.ended = ended;
+    }
+
+    /// A flow ended: flush its stream into the app layer and inspect what is left per
+    /// direction (client side first) with a pseudo packet.
+    fn end_flow(
+        &mut self,
+        st: FlowStats,
+        mut data: FlowDetect,
+        ts: Timestamp,
+        sink: &mut dyn FnMut(&AlertEvent<'_>),
+    ) {
+        let Some(mut side) = self.sides.remove(&st.flow_id) else {
+            return;
+        };
+        let Some(h) = side.stream else {
+            return;
+        };
+        let new = self.streams.flush(h, ts);
+        let mut events = core::mem::take(&mut self.events);
+        deliver(
+            &mut self.streams,
+            &mut side,
+            new,
+            ts,
+            st.server.1,
+            &self.app_limits,
+            &mut events,
+            &mut self.counters,
+        );
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if let AppSlot::Known(a) = &mut side.app {
+                a.close(dir, &mut events);
+            }
+        }
+        side.on_events(&mut events);
+        self.events = events;
+        self.streams.release(h);
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let d = dir.index();
+            if side.raw[d].is_empty() && side.pending[d].is_empty() {
+                continue;
+            }
+            let (src, dst) = match dir {
+                Direction::ToServer => (st.client, st.server),
+                Direction::ToClient => (st.server, st.client),
+            };
+            let pkt = InnerPacket {
+                version: if src.0.is_ipv4() {
+                    IpVersion::V4
+                } else {
+                    IpVersion::V6
+                },
+                src: src.0,
+                dst: dst.0,
+                ip_proto: st.proto,
+                ttl: 0,
+                tos: 0,
+                fragment: None,
+                header_len: 0,
+                ip_len: 0,
+                ip_payload: &[],
+                transport: Transport::Tcp {
+                    ports: Ports {
+                        src: src.1,
+                        dst: dst.1,
+                    },
+                    flags: TcpFlags(TcpFlags::ACK),
+                    seq: 0,
+                    ack: 0,
+                    window: 0,
+                    urgent: 0,
+                    options: &[],
+                    payload: &[],
+                },
+            };
+            let established = matches!(
+                st.tcp_state,
+                TcpState::Established | TcpState::FinWait | TcpState::Closing | TcpState::Closed
+            );
+            let fi = FlowInfo {
+                flow_id: st.flow_id,
+                direction: dir,
+                flags: PacketFlags(if established {
+                    PacketFlags::ESTABLISHED
+                } else {
+                    0
+                }),
+            };
+            let info = PacketInfo::new(ts, &pkt, &[]).with_flow(fi);
+            self.alerts.clear();
+            self.counters.inspected += 1;
+            let (verdict, app_proto, app_meta) = run_detect(
+                &self.engine,
+                &mut self.ctx,
+                &mut side,
+                info,
+                false,
+                true,
+                self.raw_chunk,
+                &mut data,
+                &mut self.alerts,
+                &mut self.counters,
+            );
+            if !self.alerts.is_empty() {
+                self.counters.alerts += self.alerts.len() as u64;
+                sink(&AlertEvent {
+                    ts,
+                    pcap_cnt: 0,
+                    pkt: &pkt,
+                    l3: &[],
+                    flow: Some(fi),
+                    origin: Origin::Gwlb,
+                    gwlb: None,
+                    reassembled: false,
+                    alerts: &self.alerts,
+                    verdict,
+                    app_proto,
+                    app_meta,
+                });
+            }
+        }
     }
 
     /// The stream reassembly table (counters).
@@ -543,10 +824,10 @@ impl Inspector {
         &self.streams
     }
 
-    fn maybe_expire(&mut self, now: Timestamp) {
+    fn maybe_expire(&mut self, now: Timestamp, sink: &mut dyn FnMut(&AlertEvent<'_>)) {
         match self.last_expire {
             Some(t) if now.as_secs() <= t.as_secs() => {}
-            _ => self.expire(now),
+            _ => self.expire_into(now, sink),
         }
     }
 
@@ -562,7 +843,7 @@ impl Inspector {
         origin: Origin<'_>,
         sink: &mut dyn FnMut(&AlertEvent<'_>),
     ) -> Verdict {
-        self.maybe_expire(ts);
+        self.maybe_expire(ts, sink);
         let pkt = match decode_inner(protocol, l3) {
             Ok(p) => p,
             Err(e) => {
@@ -644,7 +925,6 @@ impl Inspector {
                     }
                 }
                 let dir = fi.direction;
-                let d = dir.index();
                 let mut stream_added = false;
                 let events = &mut self.events;
                 match pkt.transport {
@@ -664,43 +944,23 @@ impl Inspector {
                         let new =
                             self.streams
                                 .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);
-                        stream_added = !payload.is_empty() && side.stream.is_some();
-                        if let Some(h) = side.stream {
-                            for dd in [Direction::ToServer, Direction::ToClient] {
-                                let n = new.get(dd);
-                                while let Some(chunk) = self.streams.pending(h, dd) {
-                                    if chunk.gap_before > 0 {
-                                        if let AppSlot::Known(a) = &mut side.app {
-                                            a.gap(dd);
-                                        }
-                                        side.raw[dd.index()].clear();
-                                    }
-                                    let bytes = chunk.new_bytes();
-                                    let raw = &mut side.raw[dd.index()];
-                                    if raw.len() + bytes.len() > RAW_MAX {
-                                        raw.clear();
-                                    }
-                                    raw.extend_from_slice(bytes);
-                                    side.feed(
-                                        dd,
-                                        ts,
-                                        bytes,
-                                        AppTransport::Tcp,
-                                        stats.server.1,
-                                        &self.app_limits,
-                                        events,
-                                        &mut self.counters,
-                                    );
-                                    self.streams.consume(h, dd);
-                                }
-                                if n.eof || n.depth_reached {
-                                    side.ended[dd.index()] = true;
-                                    if let AppSlot::Known(a) = &mut side.app {
-                                        a.close(dd, events);
-                                    }
-                                }
-                            }
-                        }
+                        stream_added = !payload.is_empty()
+                            && side.stream.is_some()
+                            && !flags.syn()
+                            && matches!(
+                                tcp_state,
+                                TcpState::Established | TcpState::FinWait | TcpState::Closing
+                            );
+                        deliver(
+                            &mut self.streams,
+                            side,
+                            new,
+                            ts,
+                            stats.server.1,
+                            &self.app_limits,
+                            events,
+                            &mut self.counters,
+                        );
                     }
                     Transport::Udp { payload, .. } if pkt.fragment.is_none() => {
                         side.feed(
@@ -717,66 +977,20 @@ impl Inspector {
                     _ => {}
                 }
                 side.on_events(events);
-                // Raw-stream inspection of the packet's direction: a chunk's worth of
-                // reassembled bytes, or the app layer / stream end asked for it.
-                let raw_ready = !side.raw[d].is_empty()
-                    && (side.raw[d].len() >= self.raw_chunk || side.trigger[d] || side.ended[d]);
-                let alproto = side.alproto();
-                let FlowSide {
-                    raw,
-                    trigger,
-                    pending,
-                    alerted,
-                    app,
-                    last_tx,
-                    ..
-                } = side;
-                let mut txs: Vec<TxRef<'_>> = Vec::new();
-                if let AppSlot::Known(a) = &*app {
-                    for &tx_id in &pending[d] {
-                        if let Some(b) = a.buffers(tx_id) {
-                            txs.push(TxRef {
-                                tx_id,
-                                dir,
-                                buffers: b,
-                            });
-                        }
-                    }
-                }
-                self.counters.app_txs += txs.len() as u64;
-                let stream = if raw_ready {
-                    self.counters.raw_inspections += 1;
-                    trigger[d] = false;
-                    Some(&raw[d][..])
-                } else {
-                    None
-                };
-                let mut info = info;
-                info.app = AppInput {
-                    stream,
-                    stream_added,
-                    alproto,
-                    txs: &txs,
-                };
-                let v = self.engine.inspect_app(
+                let (v, proto, meta) = run_detect(
+                    &self.engine,
                     &mut self.ctx,
-                    &info,
-                    Some(fref.data_mut()),
-                    alerted,
+                    side,
+                    info,
+                    stream_added,
+                    false,
+                    self.raw_chunk,
+                    fref.data_mut(),
                     &mut self.alerts,
+                    &mut self.counters,
                 );
-                if !self.alerts.is_empty() {
-                    if let (AppSlot::Known(a), Some(p)) = (&*app, alproto) {
-                        app_proto = Some(p.name());
-                        let tx = txs.last().map(|t| t.tx_id).or(*last_tx);
-                        app_meta = tx.and_then(|t| a.buffers(t)).map(|b| b.eve());
-                    }
-                }
-                drop(txs);
-                pending[d].clear();
-                if raw_ready {
-                    raw[d].clear();
-                }
+                app_proto = proto;
+                app_meta = meta;
                 (v, Some(fi))
             }
             Err(u) => {

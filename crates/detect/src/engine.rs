@@ -251,6 +251,9 @@ enum StreamMode {
     /// The reassembled stream when it is inspected on this packet; else the packet payload when
     /// the packet was not added to the stream.
     Stream,
+    /// Both: the stream, else the packet payload (a content with depth/offset: Suricata adds
+    /// SIG_FLAG_REQUIRE_PACKET to the stream requirement).
+    StreamAndPacket,
     /// The reassembled stream only (`flow:only_stream`, `tcp-stream`).
     StreamOnly,
 }
@@ -1382,6 +1385,13 @@ fn compile_rule(
         (Some(FlowStream::OnlyStream), _) | (_, Protocol::TcpStream) => StreamMode::StreamOnly,
         (Some(FlowStream::NoStream), _) => StreamMode::Packet,
         _ if has_dsize || r.proto == Protocol::TcpPkt => StreamMode::Packet,
+        _ if payload_opts.iter().any(|o| {
+            matches!(o, RuleOption::Content(c)
+                if c.depth.is_some() || c.offset.is_some() || c.startswith)
+        }) =>
+        {
+            StreamMode::StreamAndPacket
+        }
         _ => StreamMode::Stream,
     };
     let has_app = alproto.is_some() || !alproto_kw.is_empty();
@@ -1786,6 +1796,10 @@ impl Engine {
                 StreamMode::Stream => {
                     stream.is_some_and(|s| Self::prog_matches(prog, fp, s, ctx))
                         || (!p.app.stream_added && Self::prog_matches(prog, fp, v.payload, ctx))
+                }
+                StreamMode::StreamAndPacket => {
+                    stream.is_some_and(|s| Self::prog_matches(prog, fp, s, ctx))
+                        || Self::prog_matches(prog, fp, v.payload, ctx)
                 }
                 StreamMode::StreamOnly => {
                     stream.is_some_and(|s| Self::prog_matches(prog, fp, s, ctx))

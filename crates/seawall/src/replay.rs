@@ -176,7 +176,7 @@ fn write_event<W: Write>(
                 a.action,
                 seawall_rules::ast::Action::Alert | seawall_rules::ast::Action::Pass
             );
-        eve.write(&AlertRecord {
+        let rec = AlertRecord {
             timestamp_us: ev.ts.as_micros(),
             flow_id: ev.flow.map(|f| f.flow_id),
             pcap_cnt: ev.pcap_cnt,
@@ -200,13 +200,32 @@ fn write_event<W: Write>(
                 category,
                 severity: a.priority,
             },
-            app_proto: None,
+            app_proto: ev.app_proto,
             direction: ev.flow.map(|f| eve_direction(f.direction)),
             payload,
             stream: 0,
             packet,
             seawall,
-        })?;
+        };
+        match &ev.app_meta {
+            None => eve.write(&rec)?,
+            Some((key, value)) => {
+                // The app-layer object (`http`, `tls`, `dns`) Suricata adds to the alert: the
+                // record is written, then the object inserted before its newline.
+                let mut one = EveWriter::new(Vec::with_capacity(1024));
+                one.write(&rec)?;
+                let line = one.into_inner()?;
+                let mut v: serde_json::Value = serde_json::from_slice(&line)
+                    .map_err(|e| EveError::Io(std::io::Error::other(e)))?;
+                if let Some(m) = v.as_object_mut() {
+                    m.insert((*key).to_string(), value.clone());
+                }
+                let w = eve.get_mut();
+                serde_json::to_writer(&mut *w, &v)
+                    .map_err(|e| EveError::Io(std::io::Error::other(e)))?;
+                w.write_all(b"\n").map_err(EveError::Io)?;
+            }
+        }
     }
     Ok(())
 }
@@ -520,9 +539,11 @@ fn run_single(
         .with_context(|| format!("cannot create {}", eve_path.display()))?;
     let mut pcap_cnt = 0u64;
     let mut failed: Option<EveError> = None;
+    let mut last_ts = Timestamp(0);
     for pcap in &args.pcaps {
         for_each_frame(pcap, read.clone(), &mut |ts, linktype, frame| {
             pcap_cnt += 1;
+            last_ts = last_ts.max(ts);
             insp.process_frame(ts, pcap_cnt, linktype, frame, &mut |ev| {
                 if failed.is_none() {
                     if let Err(e) = write_event(&mut eve, ev, ectx) {
@@ -540,6 +561,18 @@ fn run_single(
             }
             Ok(())
         })?;
+    }
+    // End of the captures: flows end, what they still hold is inspected (Suricata's flow
+    // timeout at shutdown).
+    insp.finish(last_ts, &mut |ev| {
+        if failed.is_none() {
+            if let Err(e) = write_event(&mut eve, ev, ectx) {
+                failed = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failed.take() {
+        return Err(e).context("cannot write eve.json");
     }
     eve.flush().context("cannot write eve.json")?;
     Ok(insp.counters())
@@ -579,8 +612,10 @@ fn run_multi(
             .spawn(move || -> Result<InspectCounters, EveError> {
                 let mut eve = EveWriter::new(Vec::with_capacity(EVE_CHUNK * 2));
                 let mut failed: Option<EveError> = None;
+                let mut last_ts = Timestamp(0);
                 for mut batch in rx {
                     for m in &batch.frames {
+                        last_ts = last_ts.max(m.ts);
                         let frame = &batch.data[m.start..m.end];
                         insp.process_frame(m.ts, m.pcap_cnt, m.linktype, frame, &mut |ev| {
                             if failed.is_none() {
@@ -600,6 +635,16 @@ fn run_multi(
                     batch.frames.clear();
                     // The reader may be gone already; the batch is then simply dropped.
                     let _ = free_tx.send(batch);
+                }
+                insp.finish(last_ts, &mut |ev| {
+                    if failed.is_none() {
+                        if let Err(e) = write_event(&mut eve, ev, &ectx) {
+                            failed = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = failed.take() {
+                    return Err(e);
                 }
                 drain(&out, eve.get_mut())?;
                 Ok(insp.counters())

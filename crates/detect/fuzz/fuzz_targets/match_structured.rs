@@ -71,6 +71,13 @@ fn inspect_all(
     }
 }
 
+/// `SEAWALL_FUZZ_DEBUG=1` prints each input's rules, diagnostics and compile report (to see
+/// what a reproducer does).
+fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("SEAWALL_FUZZ_DEBUG").is_some())
+}
+
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let g = rulegen::Gen::rules(u)?;
     let load = Loader::default().load_str("fuzz.rules", &g.text);
@@ -98,6 +105,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     }
     if let [a, b] = &reports[..] {
         assert_eq!((a.loaded, &a.skipped), (b.loaded, &b.skipped), "compile reports differ by backend");
+    }
+    if debug() {
+        eprintln!("--- rules:\n{}{:?}\n{:?}", g.text, load.diagnostics.iter().map(|d| d.kind.to_string()).collect::<Vec<_>>(), reports[0]);
     }
     let sids: Vec<u32> = load.rules.iter().map(|r| r.rule.sid().0).collect();
 

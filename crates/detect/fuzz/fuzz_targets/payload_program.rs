@@ -23,6 +23,12 @@ fn contains(hay: &[u8], needle: &[u8], nocase: bool) -> bool {
         || hay.windows(needle.len()).any(|w| if nocase { w.eq_ignore_ascii_case(needle) } else { w == needle })
 }
 
+/// `SEAWALL_FUZZ_DEBUG=1` prints each input's rule and whether it compiled.
+fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("SEAWALL_FUZZ_DEBUG").is_some())
+}
+
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let mut g = rulegen::Gen::default();
     let mut opts = String::new();
@@ -30,9 +36,17 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         g.payload_option(u, &mut opts)?;
     }
     let text = format!("alert tcp any any -> any any ({opts}sid:1;)");
-    let Ok(rule) = seawall_rules::parse_rule(&text) else { return Ok(()) };
-    let refs: Vec<_> = rule.options.iter().collect();
-    let Ok(prog) = PayloadProgram::compile(&refs) else { return Ok(()) };
+    let rule = seawall_rules::parse_rule(&text);
+    let prog = rule.as_ref().ok().map(|r| PayloadProgram::compile(&r.options.iter().collect::<Vec<_>>()));
+    if debug() {
+        let outcome = match (&rule, &prog) {
+            (Err(d), _) => format!("parse error {:?}", d.iter().map(|d| d.kind.to_string()).collect::<Vec<_>>()),
+            (_, Some(Err(e))) => format!("unsupported: {e}"),
+            _ => "compiled".to_string(),
+        };
+        eprintln!("--- {text}\n    {outcome}");
+    }
+    let Some(Ok(prog)) = prog else { return Ok(()) };
     let fast = prog.fast_pattern().map(|(b, nocase)| (b.to_vec(), nocase));
     let _ = (prog.fast_pattern_meta(), prog.len(), prog.is_empty());
     let mut scratch = PayloadScratch::new();
