@@ -149,6 +149,8 @@ impl Appliance {
         let path = dir.path().join("seawall.toml");
         std::fs::write(&path, config).expect("write config");
         let mut child = Command::new(seawall_bin())
+            // Relative outputs (the default evidence directory) land in the temporary directory.
+            .current_dir(dir.path())
             .arg("run")
             .arg("--config")
             .arg(&path)

@@ -271,13 +271,18 @@ impl Appliance {
 /// SIGINT stops at once. SIGHUP asks for a rule reload.
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
     let rt = management_runtime()?;
+    // Handlers first: a SIGTERM that arrives while starting must drain, not kill the process.
+    let (mut term, mut int, mut hup) = rt.block_on(async {
+        anyhow::Ok((
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        ))
+    })?;
     let app = Appliance::start(cfg, &rt)?;
     tracing::info!(health = %app.health_addr, api = %app.mgmt_addr, "seawall running");
 
     let outcome = rt.block_on(async {
-        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
