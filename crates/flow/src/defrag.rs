@@ -410,7 +410,7 @@ impl Defrag {
             t.data.capacity()
         };
         let want_pieces_cap = if t.pieces.len() == t.pieces.capacity() {
-            (t.pieces.capacity() * 2).clamp(4, max_per.max(1))
+            (t.pieces.capacity() * 2).max(4).min(max_per.max(1))
         } else {
             t.pieces.capacity()
         };
@@ -900,6 +900,26 @@ mod tests {
         assert!(c.memcap_drop > 0);
         assert_eq!(c.fragments, 2000);
         assert_eq!(c.memcap_drop + d.trackers() as u64, 2000);
+    }
+
+    #[test]
+    fn test_small_max_frags_per_tracker() {
+        // Found by the flow_table fuzz target: a limit below 4 made the piece-list growth panic.
+        for max in 1..=3 {
+            let mut d = Defrag::new(DefragConfig {
+                max_frags_per_tracker: max,
+                ..DefragConfig::default()
+            });
+            let mut held = 0;
+            for i in 0..4usize {
+                match insert(&mut d, T0, &v4_frag(7, i * 8, true, &[0u8; 8])) {
+                    DefragResult::Held => held += 1,
+                    DefragResult::Dropped(_) => {}
+                    DefragResult::Complete(_) => panic!("no last fragment was sent"),
+                }
+            }
+            assert!(held >= 1 && held <= max, "max {max}: held {held}");
+        }
     }
 
     #[test]

@@ -26,19 +26,6 @@ struct Slot {
     flow_id: u64,
 }
 
-/// Known bug (reported, not ours to fix): `Defrag::insert` panics (`clamp` with min 4 > max) on the
-/// first fragment when `max_frags_per_tracker` is 1..=3. Such values are raised to 4 so the
-/// target keeps exploring, unless `SEAWALL_FUZZ_KNOWN_BUGS=1` asks to reproduce it.
-fn known_bug_guard(max_per: usize) -> usize {
-    static REPRODUCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let reproduce = *REPRODUCE.get_or_init(|| std::env::var_os("SEAWALL_FUZZ_KNOWN_BUGS").is_some());
-    if (1..4).contains(&max_per) && !reproduce {
-        4
-    } else {
-        max_per
-    }
-}
-
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let per_flow = FlowTable::<Slot>::bytes_per_flow();
     let flows = *u.choose(&[1usize, 2, 3, 8, 64])?;
@@ -56,7 +43,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         memcap: *u.choose(&[0, 256, 2048, 16 << 10, 256 << 10])?,
         max_trackers: *u.choose(&[0, 1, 2, 16])?,
         max_frags: *u.choose(&[0, 1, 4, 64])?,
-        max_frags_per_tracker: known_bug_guard(*u.choose(&[0, 1, 3, 1024])?),
+        max_frags_per_tracker: (*u.choose(&[0, 1, 3, 1024])?),
         timeout_secs: u.int_in_range(0..=5)?,
         policy: *u.choose(&[OverlapPolicy::Bsd, OverlapPolicy::First, OverlapPolicy::Last])?,
         pool_buffers: u.int_in_range(0..=2)?,
