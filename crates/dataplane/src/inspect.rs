@@ -232,10 +232,18 @@ struct FlowSide {
     trigger: [bool; 2],
     /// The direction ended (FIN/RST/depth): inspect what is left.
     ended: [bool; 2],
+    /// Sequence number just past each direction's FIN, and whether the peer acknowledged it.
+    fin_end: [Option<u32>; 2],
+    fin_acked: [bool; 2],
+    /// The TCP session is closed (both FINs acknowledged, or a RST); the app layer was told.
+    closed: bool,
+    app_closed: bool,
     /// Transactions with new buffers, per direction of the rules that inspect them.
     pending: [Vec<u64>; 2],
     /// The latest transaction seen (EVE metadata).
     last_tx: Option<u64>,
+    /// Transactions whose body is ready, per direction (bounded: the latest few).
+    bodies: Vec<(u64, Direction)>,
     alerted: TxAlerted,
 }
 
@@ -251,8 +259,13 @@ impl FlowSide {
             raw: [Vec::new(), Vec::new()],
             trigger: [false; 2],
             ended: [false; 2],
+            fin_end: [None; 2],
+            fin_acked: [false; 2],
+            closed: false,
+            app_closed: false,
             pending: [Vec::new(), Vec::new()],
             last_tx: None,
+            bodies: Vec::new(),
             alerted: TxAlerted::default(),
         }
     }
@@ -268,6 +281,8 @@ impl FlowSide {
         self.raw.swap(0, 1);
         self.trigger.swap(0, 1);
         self.ended.swap(0, 1);
+        self.fin_end.swap(0, 1);
+        self.fin_acked.swap(0, 1);
         self.pending.swap(0, 1);
         if let AppSlot::Detecting { first, unknown } = &mut self.app {
             first.swap(0, 1);
@@ -285,6 +300,15 @@ impl FlowSide {
             self.last_tx = Some(ev.tx_id);
             // Suricata triggers raw-stream inspection when a message completes (HTTP request
             // or response done) so that stream and state are inspected together.
+            if matches!(
+                ev.kind,
+                EventKind::HttpRequestBody | EventKind::HttpResponseBody
+            ) {
+                if self.bodies.len() >= 64 {
+                    self.bodies.remove(0);
+                }
+                self.bodies.push((ev.tx_id, ev.kind.direction()));
+            }
             let complete = match ev.kind {
                 EventKind::HttpRequestBody | EventKind::HttpResponseBody => true,
                 EventKind::HttpRequestHeaders | EventKind::HttpResponseHeaders => match &self.app {
@@ -403,7 +427,15 @@ fn deliver(
         let n = new.get(dd);
         if n.eof || n.depth_reached {
             side.ended[dd.index()] = true;
-            if let AppSlot::Known(a) = &mut side.app {
+        }
+    }
+    // The app layer sees the end of the streams when the session is closed (both FINs
+    // acknowledged, or a RST), as Suricata passes STREAM_EOF once the TCP state reaches
+    // CLOSED: a body delimited by the close completes then, not at the server's FIN.
+    if side.closed && !side.app_closed {
+        side.app_closed = true;
+        if let AppSlot::Known(a) = &mut side.app {
+            for dd in [Direction::ToServer, Direction::ToClient] {
                 a.close(dd, events);
             }
         }
@@ -452,6 +484,7 @@ fn run_detect(
         alerted,
         app,
         last_tx,
+        bodies,
         ..
     } = side;
     let mut txs: Vec<TxRef<'_>> = Vec::new();
@@ -462,6 +495,7 @@ fn run_detect(
                     tx_id,
                     dir,
                     buffers: b,
+                    body_ready: bodies.contains(&(tx_id, dir)),
                 });
             }
         }
@@ -944,6 +978,21 @@ impl Inspector {
                         let new =
                             self.streams
                                 .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);
+                        let (d, p) = (dir.index(), dir.reversed().index());
+                        if flags.fin() {
+                            side.fin_end[d] =
+                                Some(seq.wrapping_add(payload.len() as u32).wrapping_add(1));
+                        }
+                        if flags.ack() {
+                            if let Some(f) = side.fin_end[p] {
+                                if ack.wrapping_sub(f) as i32 >= 0 {
+                                    side.fin_acked[p] = true;
+                                }
+                            }
+                        }
+                        if flags.rst() || (side.fin_acked[0] && side.fin_acked[1]) {
+                            side.closed = true;
+                        }
                         stream_added = !payload.is_empty()
                             && side.stream.is_some()
                             && !flags.syn()

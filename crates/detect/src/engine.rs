@@ -1678,6 +1678,14 @@ impl Engine {
             return false;
         }
         for (i, b) in r.bufs.iter().enumerate() {
+            if !tx.body_ready
+                && matches!(
+                    b.buf,
+                    Buffer::FileData | Buffer::HttpRequestBody | Buffer::HttpResponseBody
+                )
+            {
+                return false;
+            }
             let fp = r.fp_buf == Some(i);
             let mut ok = false;
             for inst in tx.buffers.get_all(tx.dir, b.buf) {

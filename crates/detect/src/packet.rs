@@ -65,6 +65,10 @@ pub struct TxRef<'a> {
     pub dir: Direction,
     /// The transaction's buffers.
     pub buffers: TxBuffers<'a>,
+    /// The body of direction `dir` is ready for inspection (complete, or its inspection limit
+    /// reached): before that `file.data` and `http.*_body` are treated as absent, as
+    /// Suricata inspects bodies only once complete or past its minimal inspect size.
+    pub body_ready: bool,
 }
 
 /// What the stream and app layer add to one packet (Suricata's raw-stream inspection and

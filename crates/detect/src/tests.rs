@@ -298,6 +298,7 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
         tx_id: events[0].tx_id,
         dir: AppDir::ToServer,
         buffers: st.buffers(events[0].tx_id).expect("tx"),
+        body_ready: false,
     }];
     let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
     info.app = AppInput {

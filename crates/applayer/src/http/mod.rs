@@ -398,7 +398,16 @@ impl HttpState {
         counters: &mut Counters,
         events: &mut Vec<AppEvent>,
     ) {
-        if let State::Body(_) = self.half(dir).state {
+        if let State::Body(mode) = self.half(dir).state {
+            // libhtp takes a partial line as complete at the close: a response chunk-length
+            // line that is not one becomes identity body (http-evader 044).
+            if dir == Direction::ToClient && mode == BodyMode::Chunked(Chunk::Size) {
+                let line = std::mem::take(&mut self.half(dir).buf);
+                if !uri::trim(&line).is_empty() && parse_chunk_size(&line).is_none() {
+                    counters.http_malformed += 1;
+                    self.body_data(dir, &line, limits, counters, events);
+                }
+            }
             self.end_body(dir, limits, counters, events);
         }
         // An HTTP/0.9 request line with nothing after it completes at the close.
@@ -737,6 +746,12 @@ impl HttpState {
                         // An empty line where a size was expected is tolerated (stray CRLF).
                         if uri::trim(&line).is_empty() {
                             set(self, Chunk::Size);
+                        } else if dir == Direction::ToClient {
+                            // libhtp: an invalid response chunk length turns the body into
+                            // identity until the connection closes, from that line on.
+                            counters.http_malformed += 1;
+                            self.body_data(dir, &line, limits, counters, events);
+                            self.half(dir).state = State::Body(BodyMode::UntilClose);
                         } else {
                             counters.http_malformed += 1;
                             self.end_body(dir, limits, counters, events);
@@ -1133,20 +1148,35 @@ fn response_body_mode(h: &Head, code: Option<u16>, head_request: bool) -> Option
     }
 }
 
+/// libhtp's `htp_parse_chunked_length`: leading control/space bytes skipped, the hex digits
+/// that follow taken and any trailing junk (extensions or not) cut off; no digits or a length
+/// above `i32::MAX` is an error.
 fn parse_chunk_size(line: &[u8]) -> Option<u64> {
-    let l = uri::trim(line);
+    let start = line
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0x0b | 0x0c))
+        .unwrap_or(line.len());
+    let l = &line[start..];
     let end = l
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(l.len());
-    if end == 0 || end > 15 {
+    if end == 0 {
         return None;
     }
-    let rest = uri::trim(&l[end..]);
-    if !rest.is_empty() && rest[0] != b';' {
-        return None;
+    let mut v: u64 = 0;
+    for &b in &l[..end] {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        };
+        v = v.checked_mul(16)?.checked_add(u64::from(d))?;
+        if v > i32::MAX as u64 {
+            return None;
+        }
     }
-    u64::from_str_radix(std::str::from_utf8(&l[..end]).ok()?, 16).ok()
+    Some(v)
 }
 
 #[cfg(test)]

@@ -360,3 +360,35 @@ fn tx_limit_evicts_oldest() {
     assert!(st.tx(7).is_none());
     assert!(st.tx(39).is_some());
 }
+
+/// libhtp's chunk lengths: trailing junk after the hex digits is cut off; a response chunk
+/// line without digits turns the body into identity until close (http-evader 009, 044).
+#[test]
+fn lenient_chunk_lengths_like_libhtp() {
+    assert_eq!(parse_chunk_size(b"fx\r\n"), Some(15));
+    assert_eq!(parse_chunk_size(b" \t5;ext\r\n"), Some(5));
+    assert_eq!(parse_chunk_size(b"X5O\r\n"), None);
+    assert_eq!(parse_chunk_size(b"80000000\r\n"), None);
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"GET / HTTP/1.1\r\n\r\n",
+        100,
+        &mut ev,
+    );
+    let resp = b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\n\r\nX5O!P%@AP[4\nmore";
+    feed_all(&mut st, Direction::ToClient, resp, 7, &mut ev);
+    st.close(
+        Direction::ToClient,
+        &Limits::default(),
+        &mut Counters::default(),
+        &mut ev,
+    );
+    let tx = st.tx(0).expect("tx");
+    assert_eq!(
+        tx.get(Direction::ToClient, Buffer::FileData),
+        Some(&b"X5O!P%@AP[4\nmore"[..])
+    );
+}
