@@ -477,6 +477,7 @@ fn run_detect(
     let raw_ready = !side.raw[d].is_empty()
         && (force_raw || side.raw[d].len() >= raw_chunk || side.trigger[d] || side.ended[d]);
     let alproto = side.alproto();
+    let alproto_done = !matches!(side.app, AppSlot::Detecting { .. });
     let FlowSide {
         raw,
         trigger,
@@ -513,6 +514,7 @@ fn run_detect(
             stream,
             stream_added,
             alproto,
+            alproto_done,
             txs: &txs,
         },
         ..info
@@ -747,6 +749,14 @@ impl Inspector {
         let Some(h) = side.stream else {
             return;
         };
+        // Suricata's flow-end reassembly only runs for sessions that got established.
+        if !matches!(
+            st.tcp_state,
+            TcpState::Established | TcpState::FinWait | TcpState::Closing | TcpState::Closed
+        ) {
+            self.streams.release(h);
+            return;
+        }
         let new = self.streams.flush(h, ts);
         let mut events = core::mem::take(&mut self.events);
         deliver(

@@ -1735,7 +1735,12 @@ impl Engine {
             }
         }
         for &(neg, a) in &r.alproto_kw {
-            if (p.app.alproto == Some(a)) == neg {
+            let ok = if neg {
+                p.app.alproto_done && p.app.alproto != Some(a)
+            } else {
+                p.app.alproto == Some(a)
+            };
+            if !ok {
                 return false;
             }
         }

@@ -83,6 +83,9 @@ pub struct AppInput<'a> {
     pub stream_added: bool,
     /// The flow's detected application protocol.
     pub alproto: Option<AppProto>,
+    /// Protocol detection finished (found, or none of ours: Suricata's ALPROTO_FAILED): a
+    /// negated `app-layer-protocol` only matches then.
+    pub alproto_done: bool,
     /// Transactions to inspect on this packet.
     pub txs: &'a [TxRef<'a>],
 }

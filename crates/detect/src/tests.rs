@@ -305,6 +305,7 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
         stream: Some(&req[..]),
         stream_added: false,
         alproto: Some(AppProto::Http),
+        alproto_done: true,
         txs: &txs,
     };
     let mut ctx = DetectCtx::new(&e);

@@ -57,15 +57,21 @@ pub enum Encoding {
 
 impl Encoding {
     /// From a `Content-Encoding` value (the last coding listed wins; unknown codings: none).
+    /// Like libhtp, tokens other than compressions (`identity`, empty ones from a trailing
+    /// comma, unknown words) are ignored: the last compression listed is the one applied.
     pub fn from_header(v: &[u8]) -> Option<Encoding> {
-        let last = v.rsplit(|&b| b == b',').next().map(super::uri::trim)?;
-        if last.eq_ignore_ascii_case(b"gzip") || last.eq_ignore_ascii_case(b"x-gzip") {
-            Some(Encoding::Gzip)
-        } else if last.eq_ignore_ascii_case(b"deflate") {
-            Some(Encoding::Deflate)
-        } else {
-            None
-        }
+        v.split(|&b| matches!(b, b',' | b' ' | b'\t'))
+            .filter_map(|t| {
+                if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
+                    Some(Encoding::Gzip)
+                } else if t.eq_ignore_ascii_case(b"deflate") || t.eq_ignore_ascii_case(b"x-deflate")
+                {
+                    Some(Encoding::Deflate)
+                } else {
+                    None
+                }
+            })
+            .last()
     }
 }
 
@@ -306,5 +312,12 @@ mod tests {
             Some(Encoding::Deflate)
         );
         assert_eq!(Encoding::from_header(b"br"), None);
+        // libhtp's lenient list (http-evader 122, 141): empty and identity tokens ignored.
+        assert_eq!(Encoding::from_header(b"deflate,"), Some(Encoding::Deflate));
+        assert_eq!(
+            Encoding::from_header(b"gzip,identity"),
+            Some(Encoding::Gzip)
+        );
+        assert_eq!(Encoding::from_header(b"identity"), None);
     }
 }

@@ -419,6 +419,21 @@ impl HttpState {
                 self.on_request(self.last_ts, &head, limits, counters, events);
             }
         }
+        // libhtp finalises a request head cut short by the close (no empty line yet): the
+        // request line and the complete header lines are parsed.
+        if dir == Direction::ToServer
+            && self.req.state == State::Head
+            && self.req.buf.contains(&b'\n')
+            && !uri::trim(&self.req.buf).is_empty()
+        {
+            let mut head = std::mem::take(&mut self.req.buf);
+            if let Some(nl) = head.iter().rposition(|&b| b == b'\n') {
+                head.truncate(nl + 1);
+            }
+            head.extend_from_slice(b"\r\n");
+            self.req.first_line = None;
+            self.on_request(self.last_ts, &head, limits, counters, events);
+        }
         let h = self.half(dir);
         h.state = State::Dead;
         h.buf = Vec::new();
