@@ -647,6 +647,14 @@ fn buffer_proto(b: Buffer) -> Result<Option<AppProto>, Skip> {
     })
 }
 
+/// Buffers with several instances per transaction (any instance may match).
+fn is_multi_buffer(b: Buffer) -> bool {
+    matches!(
+        b,
+        Buffer::TlsCerts | Buffer::TlsSubjectAltName | Buffer::DnsQuery
+    )
+}
+
 /// Transaction directions a buffer exists in.
 fn buffer_dirs(b: Buffer) -> u8 {
     match b {
@@ -1622,7 +1630,16 @@ impl Engine {
                 ctx.cand.extend_from_slice(&ag.always);
                 for bg in &ag.bufs {
                     let Some(m) = &bg.group.mpm else { continue };
-                    for inst in tx.buffers.get_all(tx.dir, bg.buf) {
+                    let single;
+                    let multi;
+                    let insts: &[&[u8]] = if is_multi_buffer(bg.buf) {
+                        multi = tx.buffers.get_all(tx.dir, bg.buf);
+                        &multi
+                    } else {
+                        single = tx.buffers.get(tx.dir, bg.buf);
+                        single.as_slice()
+                    };
+                    for &inst in insts {
                         let hay: &[u8] = if bg.transforms.is_empty() {
                             inst
                         } else {
@@ -1688,7 +1705,16 @@ impl Engine {
             }
             let fp = r.fp_buf == Some(i);
             let mut ok = false;
-            for inst in tx.buffers.get_all(tx.dir, b.buf) {
+            let single;
+            let multi;
+            let insts: &[&[u8]] = if is_multi_buffer(b.buf) {
+                multi = tx.buffers.get_all(tx.dir, b.buf);
+                &multi
+            } else {
+                single = tx.buffers.get(tx.dir, b.buf);
+                single.as_slice()
+            };
+            for &inst in insts {
                 let hit = if b.transforms.is_empty() {
                     Self::prog_matches(&b.prog, fp, inst, ctx)
                 } else {
@@ -1760,14 +1786,14 @@ impl Engine {
         } else if !(r.sport.is_any() && r.dport.is_any()) {
             return false;
         }
-        if !r.dst.matches(v.dst) || !r.src.matches(v.src) {
-            return false;
-        }
-        // Flow.
+        // Flow (cheap, and selective: direction and state) before the address sets.
         if r.needs_flow && p.flow.is_none() {
             return false;
         }
         if !flow_matches(&r.flow, p) {
+            return false;
+        }
+        if !r.dst.matches(v.dst) || !r.src.matches(v.src) {
             return false;
         }
         for c in &r.bit_checks {
