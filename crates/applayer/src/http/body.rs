@@ -61,7 +61,8 @@ impl Encoding {
     /// comma, unknown words) are ignored: the last compression listed is the one applied.
     pub fn from_header(v: &[u8]) -> Option<Encoding> {
         v.split(|&b| matches!(b, b',' | b' ' | b'\t'))
-            .filter_map(|t| {
+            .rev()
+            .find_map(|t| {
                 if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
                     Some(Encoding::Gzip)
                 } else if t.eq_ignore_ascii_case(b"deflate") || t.eq_ignore_ascii_case(b"x-deflate")
@@ -71,7 +72,6 @@ impl Encoding {
                     None
                 }
             })
-            .last()
     }
 }
 
