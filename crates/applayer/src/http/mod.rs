@@ -167,7 +167,7 @@ impl HttpTx {
             Buffer::HttpAccept => req.and_then(|r| r.head.header("Accept")),
             Buffer::HttpAcceptEnc => req.and_then(|r| r.head.header("Accept-Encoding")),
             Buffer::HttpAcceptLang => req.and_then(|r| r.head.header("Accept-Language")),
-            Buffer::HttpConnection => req.and_then(|r| r.head.header("Connection")),
+            Buffer::HttpConnection => self.head(dir).and_then(|h| h.header("Connection")),
             Buffer::HttpRequestBody => nonempty(&self.request_body),
             Buffer::HttpStatCode => resp.map(|r| r.status.as_slice()),
             Buffer::HttpStatMsg => resp.map(|r| r.msg.as_slice()),
@@ -419,20 +419,19 @@ impl HttpState {
                 self.on_request(self.last_ts, &head, limits, counters, events);
             }
         }
-        // libhtp finalises a request head cut short by the close (no empty line yet): the
-        // request line and the complete header lines are parsed.
-        if dir == Direction::ToServer
-            && self.req.state == State::Head
-            && self.req.buf.contains(&b'\n')
-            && !uri::trim(&self.req.buf).is_empty()
-        {
-            let mut head = std::mem::take(&mut self.req.buf);
+        // libhtp finalises a head cut short by the close (no empty line yet): the start line
+        // and the complete header lines are parsed.
+        let h = self.half(dir);
+        if h.state == State::Head && h.buf.contains(&b'\n') && !uri::trim(&h.buf).is_empty() {
+            let mut head = std::mem::take(&mut h.buf);
             if let Some(nl) = head.iter().rposition(|&b| b == b'\n') {
                 head.truncate(nl + 1);
             }
             head.extend_from_slice(b"\r\n");
-            self.req.first_line = None;
-            self.on_request(self.last_ts, &head, limits, counters, events);
+            if dir == Direction::ToServer {
+                self.req.first_line = None;
+            }
+            self.on_head(dir, self.last_ts, &head, limits, counters, events);
         }
         let h = self.half(dir);
         h.state = State::Dead;
