@@ -1083,3 +1083,157 @@ impl Inspector {
         verdict
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seawall_detect::EngineOptions;
+    use seawall_rules::Loader;
+
+    /// IPv4 + TCP (no options) from 10.0.0.1:1234 (client) or 10.0.0.2:80 (server).
+    fn tcp(from_client: bool, flags: u8, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+        let (src, dst, sp, dp) = if from_client {
+            ([10, 0, 0, 1], [10, 0, 0, 2], 1234u16, 80u16)
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1], 80, 1234)
+        };
+        let total = 40 + payload.len();
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&sp.to_be_bytes());
+        p.extend_from_slice(&dp.to_be_bytes());
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ack.to_be_bytes());
+        p.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const PSH_ACK: u8 = 0x18;
+    const FIN_ACK: u8 = 0x11;
+
+    /// Replays `pkts` (raw IP, link type 101) and returns (pcap_cnt, sids, app_proto, has
+    /// app object) per alerting packet, the flow-end pseudo packets included.
+    fn run(rules: &str, pkts: &[Vec<u8>]) -> Vec<(u64, Vec<u32>, Option<&'static str>, bool)> {
+        let load = Loader::default().load_str("t.rules", rules);
+        assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
+        let (engine, report) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::replay(false)).expect("inspector");
+        let mut out = Vec::new();
+        let mut sink = |ev: &AlertEvent<'_>| {
+            out.push((
+                ev.pcap_cnt,
+                ev.alerts.iter().map(|a| a.sid).collect(),
+                ev.app_proto,
+                ev.app_meta.is_some(),
+            ));
+        };
+        for (i, p) in pkts.iter().enumerate() {
+            insp.process_frame(Timestamp::from_secs(1), i as u64 + 1, 101, p, &mut sink);
+        }
+        insp.finish(Timestamp::from_secs(2), &mut sink);
+        out
+    }
+
+    /// Suricata's IDS-mode attribution: a request is parsed when the server acknowledges it
+    /// and its transaction (and the raw stream, triggered by the completed request) is
+    /// inspected on the client's next packet; the response likewise on the server's next one;
+    /// a request body delimited by nothing but the close is inspected at flow end.
+    #[test]
+    fn stream_and_app_layer_alerts_land_where_suricata_puts_them() {
+        let req = b"GET /evil HTTP/1.1\r\nHost: a\r\n\r\n";
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (c0, s0) = (100u32, 500u32);
+        let (l, r) = (req.len() as u32, resp.len() as u32);
+        let pkts = vec![
+            tcp(true, SYN, c0, 0, b""),
+            tcp(false, SYN | ACK, s0, c0 + 1, b""),
+            tcp(true, ACK, c0 + 1, s0 + 1, b""),
+            tcp(true, PSH_ACK, c0 + 1, s0 + 1, req),
+            tcp(false, ACK, s0 + 1, c0 + 1 + l, b""),
+            tcp(false, PSH_ACK, s0 + 1, c0 + 1 + l, resp),
+            tcp(true, ACK, c0 + 1 + l, s0 + 1 + r, b""),
+            tcp(false, FIN_ACK, s0 + 1 + r, c0 + 1 + l, b""),
+            tcp(true, FIN_ACK, c0 + 1 + l, s0 + 2 + r, b""),
+            tcp(false, ACK, s0 + 2 + r, c0 + 2 + l, b""),
+        ];
+        let got = run(
+            "alert http any any -> any any (flow:to_server; http.uri; content:\"/evil\"; sid:1;)\n\
+             alert tcp any any -> any any (flow:to_server; content:\"evil HTTP\"; sid:2;)\n\
+             alert http any any -> any any (http.stat_code; content:\"200\"; sid:3;)\n\
+             alert tcp any any -> any any (content:\"Host: a\"; dsize:>0; sid:4;)\n",
+            &pkts,
+        );
+        assert_eq!(
+            got,
+            vec![
+                // dsize: packet payload only, on the packet itself.
+                (4, vec![4], None, false),
+                (7, vec![1, 2], Some("http"), true),
+                (8, vec![3], Some("http"), true),
+            ]
+        );
+        // Without the server's ACK nothing is delivered during the capture: the flow-end pseudo
+        // packet (pcap_cnt 0) inspects the request.
+        let got = run(
+            "alert http any any -> any any (http.uri; content:\"/evil\"; sid:1;)\n",
+            &pkts[..4],
+        );
+        assert_eq!(got, vec![(0, vec![1], Some("http"), true)]);
+    }
+
+    /// DNS over UDP: detected by port and content, the query inspected on the packet itself.
+    #[test]
+    fn dns_over_udp_is_inspected_on_the_query_packet() {
+        let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x04evil\x03com\x00\x00\x01\x00\x01");
+        let total = 28 + q.len();
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+        ];
+        p.extend_from_slice(&[10, 0, 0, 2, 0x30, 0x39, 0, 53, 0, (8 + q.len()) as u8, 0, 0]);
+        p.extend_from_slice(&q);
+        let got = run(
+            "alert dns any any -> any any (dns.query; content:\"evil.com\"; sid:7;)\n",
+            &[p],
+        );
+        assert_eq!(got, vec![(1, vec![7], Some("dns"), true)]);
+    }
+}
