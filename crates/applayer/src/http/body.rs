@@ -55,7 +55,39 @@ pub enum Encoding {
     Deflate,
 }
 
+/// Decoders chained at most (libhtp's `response_decompression_layer_limit`): 3 is what
+/// Suricata 7.0.10 decodes on http-evader-150 (`deflate,gzip,deflate`); more layers change
+/// no suricata-verify case.
+pub const LAYER_LIMIT: usize = 3;
+
 impl Encoding {
+    /// The decoding chain for a `Content-Encoding` value as libhtp builds it: a plain `gzip` /
+    /// `x-gzip` / `deflate` / `x-deflate` is one layer; otherwise every token containing `gzip`
+    /// or `deflate` adds a layer, in the order listed (libhtp decodes in that order), other
+    /// tokens (`identity`, empty ones) are skipped, and at most [`LAYER_LIMIT`] layers are kept.
+    pub fn chain_from_header(v: &[u8]) -> Vec<Encoding> {
+        let t = super::uri::trim(v);
+        if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
+            return vec![Encoding::Gzip];
+        }
+        if t.eq_ignore_ascii_case(b"deflate") || t.eq_ignore_ascii_case(b"x-deflate") {
+            return vec![Encoding::Deflate];
+        }
+        let has = |tok: &[u8], w: &[u8]| tok.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+        v.split(|&b| matches!(b, b',' | b' ' | b'\t' | b'\r' | b'\n'))
+            .filter_map(|tok| {
+                if has(tok, b"gzip") {
+                    Some(Encoding::Gzip)
+                } else if has(tok, b"deflate") {
+                    Some(Encoding::Deflate)
+                } else {
+                    None
+                }
+            })
+            .take(LAYER_LIMIT)
+            .collect()
+    }
+
     /// From a `Content-Encoding` value (the last coding listed wins; unknown codings: none).
     /// Like libhtp, tokens other than compressions (`identity`, empty ones from a trailing
     /// comma, unknown words) are ignored: the last compression listed is the one applied.
@@ -90,6 +122,8 @@ pub(crate) struct Decoder {
     limit: usize,
     /// Raw bytes seen while nothing was produced yet (for passthrough), bounded.
     raw_prefix: Vec<u8>,
+    /// The next layer of a chain (its input is this layer's output).
+    next: Option<Box<Decoder>>,
 }
 
 const RAW_PREFIX_MAX: usize = 4096;
@@ -105,7 +139,16 @@ impl Decoder {
             produced: 0,
             limit,
             raw_prefix: Vec::new(),
+            next: None,
         }
+    }
+
+    /// A chain of decoders, `encs[0]` first (`None` when empty).
+    pub(crate) fn chain(encs: &[Encoding], limit: usize) -> Option<Self> {
+        let (first, rest) = encs.split_first()?;
+        let mut d = Decoder::new(*first, limit);
+        d.next = Decoder::chain(rest, limit).map(Box::new);
+        Some(d)
     }
 
     pub(crate) fn mem(&self) -> usize {
@@ -115,11 +158,28 @@ impl Decoder {
             Kind::DeflateUndecided(v) => v.capacity(),
             Kind::Passthrough | Kind::Done => 0,
         };
-        std::mem::size_of::<Self>() + state + self.raw_prefix.capacity()
+        std::mem::size_of::<Self>()
+            + state
+            + self.raw_prefix.capacity()
+            + self.next.as_ref().map_or(0, |n| n.mem())
     }
 
     /// Decode `data`, appending at most `room` output bytes to `out`.
     pub(crate) fn push(&mut self, data: &[u8], out: &mut Vec<u8>, room: usize) -> PushOutcome {
+        if let Some(mut next) = self.next.take() {
+            let mut mid = Vec::new();
+            let a = self.push(data, &mut mid, self.limit);
+            let b = next.push(&mid, out, room);
+            self.next = Some(next);
+            return PushOutcome {
+                failed: a.failed || b.failed,
+                limited: a.limited || b.limited,
+            };
+        }
+        self.push_one(data, out, room)
+    }
+
+    fn push_one(&mut self, data: &[u8], out: &mut Vec<u8>, room: usize) -> PushOutcome {
         let mut res = PushOutcome::default();
         if let Kind::DeflateUndecided(buf) = &mut self.kind {
             buf.extend_from_slice(data);
@@ -134,7 +194,7 @@ impl Decoder {
             } else {
                 Kind::Raw(Box::new(DeflateDecoder::new(Sink::default())))
             };
-            return self.push(&pending, out, room);
+            return self.push_one(&pending, out, room);
         }
         if matches!(self.kind, Kind::Done) {
             return res;
@@ -181,6 +241,13 @@ impl Decoder {
 
     /// End of body: flush what the decoder still holds.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>, room: usize) {
+        if let Some(mut next) = self.next.take() {
+            let mut mid = Vec::new();
+            self.finish(&mut mid, self.limit);
+            next.push(&mid, out, room);
+            next.finish(out, room);
+            return;
+        }
         let budget = room.min(self.limit.saturating_sub(self.produced));
         let output = match &mut self.kind {
             Kind::Gzip(d) => finish_one(d.as_mut(), budget),
@@ -319,5 +386,35 @@ mod tests {
             Some(Encoding::Gzip)
         );
         assert_eq!(Encoding::from_header(b"identity"), None);
+        use Encoding::{Deflate, Gzip};
+        assert_eq!(Encoding::chain_from_header(b"x-gzip"), [Gzip]);
+        assert_eq!(Encoding::chain_from_header(b"gzip, gzip"), [Gzip, Gzip]);
+        assert_eq!(
+            Encoding::chain_from_header(b"deflate,gzip,deflate,gzip"),
+            [Deflate, Gzip, Deflate]
+        );
+        assert_eq!(
+            Encoding::chain_from_header(b"identity, x-gzipped ,"),
+            [Gzip]
+        );
+    }
+
+    #[test]
+    fn chained_layers_decode_in_listed_order() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"EICAR in two layers").expect("gzip");
+        let inner = gz.finish().expect("gzip");
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&inner).expect("zlib");
+        let outer = z.finish().expect("zlib");
+        // libhtp decodes in the listed order: `deflate, gzip` undoes deflate first.
+        let mut d = Decoder::chain(&[Encoding::Deflate, Encoding::Gzip], 1 << 20).expect("chain");
+        let mut out = Vec::new();
+        for c in outer.chunks(3) {
+            d.push(c, &mut out, usize::MAX);
+        }
+        d.finish(&mut out, usize::MAX);
+        assert_eq!(out, b"EICAR in two layers");
     }
 }

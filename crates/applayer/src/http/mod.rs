@@ -342,7 +342,7 @@ pub(crate) fn mem_bound(l: &Limits) -> usize {
     std::mem::size_of::<HttpState>()
         + l.max_txs.max(1) * per_tx
         + 2 * (head + CHUNK_LINE_MAX)
-        + 2 * (body::INFLATE_STATE + 4096 + 256)
+        + 2 * (body::LAYER_LIMIT * (body::INFLATE_STATE + 4096 + 256))
         // Vec growth may double a capacity once.
         + l.max_txs.max(1) * (l.request_body_limit + l.response_body_limit)
 }
@@ -658,7 +658,8 @@ impl HttpState {
         let encoding = resp
             .head
             .header("Content-Encoding")
-            .and_then(Encoding::from_header);
+            .map(Encoding::chain_from_header)
+            .unwrap_or_default();
         if let Some(t) = self.tx_mut(id) {
             t.response = Some(resp);
         }
@@ -685,9 +686,9 @@ impl HttpState {
         h.tx = id;
         h.body_event_sent = false;
         h.body_bytes = 0;
-        h.decoder = match (body, encoding) {
-            (Some(_), Some(e)) => Some(Decoder::new(e, limits.decompress_limit)),
-            _ => None,
+        h.decoder = match body {
+            Some(_) => Decoder::chain(&encoding, limits.decompress_limit),
+            None => None,
         };
         h.state = match body {
             Some(mode) => State::Body(mode),
