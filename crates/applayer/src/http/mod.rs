@@ -755,7 +755,11 @@ impl HttpState {
                 }
                 let line = std::mem::take(&mut h.buf);
                 match parse_chunk_size(&line) {
-                    Some(0) => set(self, Chunk::Trailer { line_len: 0 }),
+                    Some(0) => {
+                        // libhtp ends the body at the last chunk, before any trailer.
+                        self.end_body(dir, limits, counters, events);
+                        set(self, Chunk::Trailer { line_len: 0 });
+                    }
                     Some(n) => set(self, Chunk::Data(n)),
                     None => {
                         // An empty line where a size was expected is tolerated (stray CRLF).
