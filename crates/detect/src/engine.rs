@@ -136,6 +136,8 @@ enum IpVer {
 enum AddrMatch {
     Any,
     Set(IpSet),
+    /// An interned set (`Engine::addr_sets`), its result cached per packet.
+    Id(u32),
 }
 
 impl AddrMatch {
@@ -143,6 +145,8 @@ impl AddrMatch {
         match self {
             AddrMatch::Any => true,
             AddrMatch::Set(s) => s.contains(ip),
+            // Interned sets are looked up through the engine (`Engine::addr_ok`).
+            AddrMatch::Id(_) => false,
         }
     }
 }
@@ -449,6 +453,9 @@ pub struct Engine {
     classes: [ClassGroups; 5],
     /// Transaction rules by app-layer protocol (http, tls, dns) and direction.
     app_groups: [[AppGroup; 2]; 3],
+    /// Distinct address sets of the rules (`AddrMatch::Id`): most rules share a few
+    /// (`$HOME_NET`, `$EXTERNAL_NET`), so each is tested once per packet and side.
+    addr_sets: Vec<IpSet>,
     n_scratch: usize,
     packet_alert_max: usize,
     max_tracked: usize,
@@ -466,6 +473,9 @@ pub struct DetectCtx {
     tracked: Tracked,
     /// Transformed buffer scratch.
     tbuf: Vec<u8>,
+    /// Per-packet results of the interned address sets (0 unknown, 1 no, 2 yes), per side.
+    addr_cache: Vec<u8>,
+    addr_touched: Vec<u32>,
     /// Transaction matches of the current packet: (queue position, tx id, rule).
     tx_hits: Vec<(u64, u32)>,
 }
@@ -501,6 +511,8 @@ impl DetectCtx {
             tracked: Tracked::new(engine.max_tracked),
             tbuf: Vec::new(),
             tx_hits: Vec::new(),
+            addr_cache: vec![0; engine.addr_sets.len() * 2],
+            addr_touched: Vec::new(),
         }
     }
 
@@ -759,6 +771,7 @@ impl Engine {
             ip_only: Vec::new(),
             classes: Default::default(),
             app_groups: Default::default(),
+            addr_sets: Vec::new(),
             n_scratch: 0,
             packet_alert_max: opts.packet_alert_max,
             max_tracked: opts.max_tracked_entries,
@@ -772,9 +785,59 @@ impl Engine {
                 v.into_iter().map(|(_, n)| n).collect()
             },
         };
+        engine.intern_addresses();
         engine.build_groups(opts.mpm, &mut report);
         report.ip_only = engine.ip_only.len();
         (engine, report)
+    }
+
+    /// Replaces each rule's address sets by ids of distinct sets.
+    fn intern_addresses(&mut self) {
+        let mut sets: Vec<IpSet> = Vec::new();
+        for r in &mut self.rules {
+            for m in [&mut r.src, &mut r.dst] {
+                if let AddrMatch::Set(s) = m {
+                    let id = match sets.iter().position(|x| x == s) {
+                        Some(i) => i,
+                        None => {
+                            sets.push(core::mem::take(s));
+                            sets.len() - 1
+                        }
+                    };
+                    *m = AddrMatch::Id(id as u32);
+                }
+            }
+        }
+        self.addr_sets = sets;
+    }
+
+    /// `m` holds for `ip` (side 0: source, 1: destination), cached per packet in `ctx`.
+    fn addr_ok(
+        &self,
+        m: &AddrMatch,
+        ip: core::net::IpAddr,
+        side: usize,
+        ctx: &mut DetectCtx,
+    ) -> bool {
+        let AddrMatch::Id(id) = m else {
+            return m.matches(ip);
+        };
+        let k = *id as usize * 2 + side;
+        match ctx.addr_cache.get(k) {
+            Some(1) => false,
+            Some(2) => true,
+            _ => {
+                let r = self
+                    .addr_sets
+                    .get(*id as usize)
+                    .is_some_and(|s| s.contains(ip));
+                if let Some(c) = ctx.addr_cache.get_mut(k) {
+                    *c = 1 + u8::from(r);
+                    ctx.addr_touched.push(k as u32);
+                }
+                r
+            }
+        }
     }
 
     fn build_groups(&mut self, kind: MpmKind, report: &mut CompileReport) {
@@ -1562,6 +1625,11 @@ impl Engine {
         }
         let v = View::new(p.pkt, p.raw);
         ctx.queue.clear();
+        for k in ctx.addr_touched.drain(..) {
+            if let Some(c) = ctx.addr_cache.get_mut(k as usize) {
+                *c = 0;
+            }
+        }
 
         // IP-only rules: once per flow direction (every packet without a flow).
         let first = p.flow.is_none_or(|f| {
@@ -1793,7 +1861,7 @@ impl Engine {
         if !flow_matches(&r.flow, p) {
             return false;
         }
-        if !r.dst.matches(v.dst) || !r.src.matches(v.src) {
+        if !self.addr_ok(&r.dst, v.dst, 1, ctx) || !self.addr_ok(&r.src, v.src, 0, ctx) {
             return false;
         }
         for c in &r.bit_checks {
