@@ -16,6 +16,23 @@
 //! their own (no flow), and the packet rebuilt from them is inspected once more with `pcap_cnt` 0,
 //! as Suricata does with its pseudo packets. Midstream pickup is a setting ([`InspectConfig`]): off
 //! for replay, as in Suricata's default config; on in the appliance.
+//!
+//! Streams and app layer (issue 5), per flow in a side table keyed by flow id (`FlowSide`):
+//! - TCP segments of tracked sessions go to the per-worker [`StreamTable`] (replay: delivery on
+//!   ACK, as `suricata -r`); delivered bytes feed protocol detection (content + port), then the
+//!   flow's [`AppState`], and a raw-stream buffer per direction. UDP payloads feed DNS.
+//! - Raw-stream inspection of a direction runs on a packet of that direction once 2560 bytes
+//!   wait (`raw_chunk_size`), or when the app layer completed a message (Suricata's
+//!   `AppLayerParserTriggerRawStreamReassembly`), or the direction ended; the alert is on that
+//!   packet. Payload rules match the stream there, or the packet's own payload when it was not
+//!   added to the stream (or the rule needs the packet: depth/offset, dsize).
+//! - Transactions are inspected on the next packet of their direction after their buffers
+//!   became available (so a request parsed on the server's ACK alerts on the client's next
+//!   packet), once per transaction and rule; bodies once complete. The app layer sees the end of
+//!   the streams when the session closes (both FINs acknowledged, or RST).
+//! - When a flow ends (timeout, or [`Inspector::finish`] at the end of a capture), its streams
+//!   are flushed and what is left is inspected with one pseudo packet per direction
+//!   (`pcap_cnt` 0), as Suricata does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
