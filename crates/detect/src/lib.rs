@@ -1,12 +1,16 @@
 //! `seawall-detect`: the detection layer. It compiles loaded rules (`seawall-rules` AST) into an
-//! immutable [`Engine`] and inspects packets with it, raising exactly the alerts Suricata 7 raises
-//! for packet-level rules, in Suricata's order.
+//! immutable [`Engine`] and inspects packets with it, raising exactly the alerts Suricata 7 raises,
+//! in Suricata's order: packet rules on the packet payload and on the reassembled raw stream
+//! ([`AppInput::stream`]), and transaction rules (HTTP/TLS/DNS buffers, transforms, `urilen`,
+//! `app-layer-protocol`) once per transaction ([`Engine::inspect_app`], [`TxRef`]).
 //!
 //! Layers inside the crate:
 //! - `payload` and `mpm` (the payload engineer's): one rule's content/pcre/byte_* program for one
 //!   buffer, and the multi-pattern matcher trait with its Hyperscan and Aho-Corasick backends;
-//! - [`engine`]: compilation (header resolution, option split, Suricata's signature ordering,
-//!   grouping by protocol class and destination-port group with one prefilter per group) and
+//! - [`engine`]: compilation (header resolution, option split into the packet/stream program and
+//!   one program per app-layer buffer, Suricata's signature ordering, grouping by protocol class
+//!   and destination-port group with one prefilter per group, and per app-layer protocol,
+//!   direction and buffer with one prefilter per buffer and transform chain) and
 //!   inspection (IP-only rules, prefilter, verification, post-match flowbits/flowint/xbits,
 //!   thresholds, actions, alert queue);
 //! - `header`: header keywords; [`state`]: per-flow ([`FlowDetect`]) and per-worker state;
