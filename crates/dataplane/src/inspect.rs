@@ -241,6 +241,8 @@ enum AppSlot {
 struct FlowSide {
     /// The flow's client when the state was created (a flow table reversal swaps the sides).
     client: (core::net::IpAddr, u16),
+    /// Latest packet time (sweeps entries of flows the table dropped without expiry).
+    last_seen: Timestamp,
     stream: Option<StreamHandle>,
     app: AppSlot,
     /// Reassembled bytes not yet raw-inspected, per direction.
@@ -265,9 +267,10 @@ struct FlowSide {
 }
 
 impl FlowSide {
-    fn new(client: (core::net::IpAddr, u16)) -> Self {
+    fn new(client: (core::net::IpAddr, u16), now: Timestamp) -> Self {
         FlowSide {
             client,
+            last_seen: now,
             stream: None,
             app: AppSlot::Detecting {
                 first: [Vec::new(), Vec::new()],
@@ -730,8 +733,21 @@ impl Inspector {
             self.end_flow(st, data, now, sink);
         }
         self.ended = ended;
-        // Trackers of flows the table dropped without expiry (reuse, eviction).
+        // Trackers and side entries of flows the table dropped without expiry (reuse,
+        // emergency eviction): bounded by the table's capacity.
         self.streams.expire(now, 3600, self.expire_batch);
+        if self.sides.len() > self.flows.capacity() {
+            let streams = &mut self.streams;
+            self.sides.retain(|_, s| {
+                let keep = !s.last_seen.expired(now, 600);
+                if !keep {
+                    if let Some(h) = s.stream {
+                        streams.release(h);
+                    }
+                }
+                keep
+            });
+        }
         self.defrag.expire(now);
         self.last_expire = Some(now);
     }
@@ -977,7 +993,8 @@ impl Inspector {
                 let side = self
                     .sides
                     .entry(fi.flow_id)
-                    .or_insert_with(|| FlowSide::new(stats.client));
+                    .or_insert_with(|| FlowSide::new(stats.client, ts));
+                side.last_seen = side.last_seen.max(ts);
                 if side.client != stats.client {
                     side.client = stats.client;
                     side.reverse();
