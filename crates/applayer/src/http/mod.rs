@@ -277,6 +277,10 @@ enum BodyMode {
 enum State {
     Head,
     Body(BodyMode),
+    /// A response body delimited by its length ended with more bytes right behind it: like
+    /// libhtp's RES_FINALIZE, the next line decides: a line that doesn't start with `HTTP` is
+    /// more body (the response completes at the next line that does, or at the close).
+    Finalize,
     /// After a gap: drop bytes until a chunk starts with a message head.
     Resync,
     /// Tunnel (CONNECT, Upgrade) or an unrecoverable error: nothing more is parsed.
@@ -398,6 +402,13 @@ impl HttpState {
         counters: &mut Counters,
         events: &mut Vec<AppEvent>,
     ) {
+        if self.half(dir).state == State::Finalize {
+            let line = std::mem::take(&mut self.half(dir).buf);
+            if !line.is_empty() && response_line_is_body(&line) {
+                self.body_data(dir, &line, limits, counters, events);
+            }
+            self.end_body(dir, limits, counters, events);
+        }
         if let State::Body(mode) = self.half(dir).state {
             // libhtp takes a partial line as complete at the close: a response chunk-length
             // line that is not one becomes identity body (http-evader 044).
@@ -465,8 +476,46 @@ impl HttpState {
                 State::Body(mode) => {
                     data = self.feed_body(dir, mode, data, limits, counters, events);
                 }
+                State::Finalize => {
+                    data = self.feed_finalize(dir, data, limits, counters, events);
+                }
             }
         }
+    }
+
+    /// [`State::Finalize`]: one line at a time.
+    fn feed_finalize<'d>(
+        &mut self,
+        dir: Direction,
+        data: &'d [u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        let h = self.half(dir);
+        let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+            let room = CHUNK_LINE_MAX.saturating_sub(h.buf.len());
+            h.buf.extend_from_slice(&data[..room.min(data.len())]);
+            return &[];
+        };
+        h.buf.extend_from_slice(&data[..=nl]);
+        let line = std::mem::take(&mut h.buf);
+        let rest = &data[nl + 1..];
+        if response_line_is_body(&line) {
+            counters.http_malformed += 1;
+            self.body_data(dir, &line, limits, counters, events);
+            if rest.is_empty() {
+                self.end_body(dir, limits, counters, events);
+                self.half(dir).state = State::Head;
+            }
+        } else {
+            self.end_body(dir, limits, counters, events);
+            let h = self.half(dir);
+            h.state = State::Head;
+            h.buf = line;
+            h.scan = 0;
+        }
+        rest
     }
 
     /// Accumulate head bytes; returns the unconsumed rest of `data`.
@@ -715,7 +764,9 @@ impl HttpState {
                 let take = (data.len() as u64).min(n) as usize;
                 self.body_data(dir, &data[..take], limits, counters, events);
                 let left = n - take as u64;
-                if left == 0 {
+                if left == 0 && dir == Direction::ToClient && take < data.len() {
+                    self.half(dir).state = State::Finalize;
+                } else if left == 0 {
                     self.end_body(dir, limits, counters, events);
                     self.half(dir).state = State::Head;
                 } else {
@@ -1165,6 +1216,18 @@ fn response_body_mode(h: &Head, code: Option<u16>, head_request: bool) -> Option
         Some(n) => Some(BodyMode::Length(n)),
         None => Some(BodyMode::UntilClose),
     }
+}
+
+/// libhtp's `htp_treat_response_line_as_body`: a line is body unless it starts (after spaces
+/// and NULs) with `HTTP`, any case.
+fn response_line_is_body(line: &[u8]) -> bool {
+    let start = line
+        .iter()
+        .position(|&b| !(b.is_ascii_whitespace() || b == 0 || b == 0x0b))
+        .unwrap_or(line.len());
+    !line
+        .get(start..start + 4)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"HTTP"))
 }
 
 /// libhtp's `htp_parse_chunked_length`: leading control/space bytes skipped, the hex digits

@@ -392,3 +392,58 @@ fn lenient_chunk_lengths_like_libhtp() {
         Some(&b"X5O!P%@AP[4\nmore"[..])
     );
 }
+
+/// libhtp's RES_FINALIZE: bytes right behind a length-delimited response body that don't
+/// start a response are more body, and the response completes at the close (http-evader 239);
+/// a following response still parses.
+#[test]
+fn bytes_after_a_length_body_are_body_until_a_response_line() {
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        100,
+        &mut ev,
+    );
+    let resp = b"HTTP/1.1 200 ok\r\nContent-Length: 3\r\n\r\nabcXYZ";
+    feed_all(&mut st, Direction::ToClient, resp, 100, &mut ev);
+    assert!(!kinds(&ev).contains(&(0, EventKind::HttpResponseBody)));
+    st.close(
+        Direction::ToClient,
+        &Limits::default(),
+        &mut Counters::default(),
+        &mut ev,
+    );
+    assert!(kinds(&ev).contains(&(0, EventKind::HttpResponseBody)));
+    assert_eq!(
+        st.tx(0)
+            .expect("tx")
+            .get(Direction::ToClient, Buffer::FileData),
+        Some(&b"abcXYZ"[..])
+    );
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        100,
+        &mut ev,
+    );
+    let two = b"HTTP/1.1 200 ok\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 no\r\nContent-Length: 0\r\n\r\n";
+    feed_all(&mut st, Direction::ToClient, two, 100, &mut ev);
+    assert_eq!(
+        st.tx(0)
+            .expect("tx")
+            .get(Direction::ToClient, Buffer::FileData),
+        Some(&b"abc"[..])
+    );
+    assert_eq!(
+        st.tx(1)
+            .expect("tx")
+            .get(Direction::ToClient, Buffer::HttpStatCode),
+        Some(&b"404"[..])
+    );
+}
