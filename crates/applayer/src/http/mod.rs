@@ -1185,13 +1185,21 @@ fn is_chunked(h: &Head) -> bool {
 }
 
 fn content_length(h: &Head) -> Option<u64> {
-    let v = uri::trim(h.header("Content-Length")?);
-    // Repeated headers were combined: the first value counts.
-    let first = v.split(|&b| b == b',').next().map(uri::trim)?;
-    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
-        return None;
+    // libhtp's `htp_parse_content_length`: bytes before the first digit are skipped, the digits
+    // parsed, junk after them ignored (`68 34` from a folded line is 68; repeated headers were
+    // combined and the first value counts); no digit: none.
+    let v = h.header("Content-Length")?;
+    let start = v.iter().position(u8::is_ascii_digit)?;
+    let digits = &v[start..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let mut n: u64 = 0;
+    for &d in &digits[..end] {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    std::str::from_utf8(first).ok()?.parse().ok()
+    Some(n)
 }
 
 fn request_body_mode(h: &Head) -> Option<BodyMode> {
