@@ -227,6 +227,18 @@ impl Decoder {
             self.kind = Kind::Done;
         } else if written.is_err() {
             res.failed = true;
+            let gzip_magic = self.raw_prefix.len() >= 10 && self.raw_prefix[..3] == [0x1f, 0x8b, 8];
+            if self.produced == 0 && matches!(self.kind, Kind::Gzip(_)) && gzip_magic {
+                // libhtp restarts a gzip stream whose header zlib refuses (reserved flag bits,
+                // ...) as raw deflate after the fixed 10-byte header.
+                let prefix = std::mem::take(&mut self.raw_prefix);
+                self.kind = Kind::Raw(Box::new(DeflateDecoder::new(Sink::default())));
+                let r = self.push_one(&prefix[10..], out, room);
+                return PushOutcome {
+                    failed: r.failed,
+                    limited: r.limited,
+                };
+            }
             if self.produced == 0 {
                 let prefix = std::mem::take(&mut self.raw_prefix);
                 let n = prefix.len().min(room);
@@ -397,6 +409,22 @@ mod tests {
             Encoding::chain_from_header(b"identity, x-gzipped ,"),
             [Gzip]
         );
+    }
+
+    /// A gzip header with reserved flag bits: zlib refuses it, libhtp restarts as raw deflate
+    /// after the 10-byte header (http-evader 200, 231).
+    #[test]
+    fn gzip_with_reserved_flags_restarts_as_raw_deflate() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"EICAR behind odd flags").expect("gzip");
+        let mut body = gz.finish().expect("gzip");
+        body[3] |= 0x20;
+        let mut d = Decoder::new(Encoding::Gzip, 1 << 20);
+        let mut out = Vec::new();
+        d.push(&body, &mut out, usize::MAX);
+        d.finish(&mut out, usize::MAX);
+        assert_eq!(out, b"EICAR behind odd flags");
     }
 
     #[test]
