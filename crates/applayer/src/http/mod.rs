@@ -1213,8 +1213,18 @@ fn request_body_mode(h: &Head) -> Option<BodyMode> {
 }
 
 fn response_body_mode(h: &Head, code: Option<u16>, head_request: bool) -> Option<BodyMode> {
-    if head_request || matches!(code, Some(100..=199 | 204 | 304)) {
+    if head_request || matches!(code, Some(100..=199)) {
         return None;
+    }
+    // libhtp: a 204 or 304 has no body unless it announces one ("Unexpected response body").
+    if matches!(code, Some(204 | 304)) {
+        if is_chunked(h) {
+            return Some(BodyMode::Chunked(Chunk::Size));
+        }
+        return match content_length(h) {
+            Some(n) if n > 0 => Some(BodyMode::Length(n)),
+            _ => None,
+        };
     }
     if is_chunked(h) {
         return Some(BodyMode::Chunked(Chunk::Size));
