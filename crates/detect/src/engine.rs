@@ -1823,6 +1823,15 @@ impl Engine {
         if r.is_tx() != tx.is_some() {
             return false;
         }
+        // A stream rule on a packet added to the stream, with no stream inspection now, can't
+        // match: the prefilter hit on the payload is dropped before any other check.
+        if r.payload.is_some() && v.proto == 6 && p.app.stream.is_none() {
+            match r.stream_mode {
+                StreamMode::Stream if p.app.stream_added => return false,
+                StreamMode::StreamOnly => return false,
+                _ => {}
+            }
+        }
         if let Some(a) = r.alproto {
             if p.app.alproto != Some(a) {
                 return false;
