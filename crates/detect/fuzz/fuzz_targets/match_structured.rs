@@ -13,7 +13,8 @@
 //! input) give the same compile report, alerts and verdicts.
 #![no_main]
 
-#[path = "build.rs"]
+// The packet builder is shared with the flow crate's fuzz targets.
+#[path = "../../../flow/fuzz/fuzz_targets/build.rs"]
 mod build;
 #[path = "rulegen.rs"]
 mod rulegen;

@@ -9,7 +9,8 @@
 //! never loses a match.
 #![no_main]
 
-#[path = "build.rs"]
+// The packet builder is shared with the flow crate's fuzz targets.
+#[path = "../../../flow/fuzz/fuzz_targets/build.rs"]
 mod build;
 #[path = "rulegen.rs"]
 mod rulegen;
