@@ -378,8 +378,10 @@ fn config_check_accepts_good_files_and_names_the_bad_key() {
 #[test]
 fn demo_replays_the_bundled_capture() {
     let listen = format!("{}:0", seawall_tests::unique_loopback());
+    let out_dir = tempfile_dir();
     let out = Command::new(seawall_bin())
-        .args(["demo", "--workers", "2", "--listen", &listen])
+        .args(["demo", "--workers", "2", "--listen", &listen, "--out"])
+        .arg(&out_dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -393,10 +395,17 @@ fn demo_replays_the_bundled_capture() {
         stdout.contains("every datagram came back byte-identical"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("loaded from the shipped rules/seawall.rules (0 diagnostics)"),
-        "{stdout}"
+    // The shipped rules fire on the bundled capture's testmyids response and curl request.
+    assert!(stdout.contains("alerts: 2 written to"), "{stdout}");
+    assert!(stdout.contains("sid 9000001"), "{stdout}");
+    let eve = std::fs::read_to_string(out_dir.join("eve.json")).expect("eve.json written");
+    assert_eq!(
+        eve.lines()
+            .filter(|l| l.contains("\"event_type\":\"alert\""))
+            .count(),
+        2
     );
+    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

@@ -36,6 +36,12 @@ pub struct DemoArgs {
     /// GENEVE address of the demo appliance (a loopback address; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddrV4,
+    /// Rule files or directories to inspect with instead of the shipped `rules/seawall.rules`.
+    #[arg(long)]
+    rules: Vec<PathBuf>,
+    /// Where the alerts (`eve.json`) and the rules used go.
+    #[arg(long, default_value = "seawall-demo-out")]
+    out: PathBuf,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +51,30 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     cfg.dataplane.allow_sources = vec!["127.0.0.0/8".parse().expect("a valid CIDR")];
     cfg.health.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     cfg.api.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
+    cfg.detect.rules = if args.rules.is_empty() {
+        let shipped = args.out.join("seawall.rules");
+        std::fs::write(&shipped, DEFAULT_RULES)
+            .with_context(|| format!("cannot write the shipped rules to {}", shipped.display()))?;
+        vec![shipped]
+    } else {
+        args.rules.clone()
+    };
+    cfg.evidence.dir = args.out.clone();
+    let eve = args.out.join("eve.json");
+    // The writer appends: start this run's summary from an empty file.
+    let _ = std::fs::remove_file(&eve);
     cfg.validate()?;
+    println!(
+        "rules: {} (IDS mode: every packet is returned, matches raise alerts)",
+        cfg.detect
+            .rules
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let (pcap, temp) = match &args.pcap {
         Some(p) => (p.clone(), None),
@@ -58,19 +87,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             (path.clone(), Some(path))
         }
     };
-
-    let mut loader = seawall_rules::Loader::default();
-    let rules = loader.load_str("rules/seawall.rules", DEFAULT_RULES);
-    println!(
-        "rules: {} of {} loaded from the shipped rules/seawall.rules ({} diagnostics); \
-         this build parses and validates them but does not inspect yet: every valid packet is passed",
-        rules.rules.len(),
-        rules.read,
-        rules.diagnostics.len()
-    );
-    for d in &rules.diagnostics {
-        println!("  {d}");
-    }
 
     let rt = management_runtime()?;
     let app = Appliance::start(&cfg, &rt)?;
@@ -105,6 +121,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("{report}");
     println!("\nappliance counters:");
     print_counters(&registry);
+    print_alerts(&eve)?;
     if report.is_clean() {
         println!("\nresult: every datagram came back byte-identical");
         Ok(ExitCode::SUCCESS)
@@ -114,6 +131,38 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Prints how many alerts the run wrote to `eve`, by signature.
+fn print_alerts(eve: &std::path::Path) -> anyhow::Result<()> {
+    let text = match std::fs::read_to_string(eve) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", eve.display())),
+    };
+    let mut by_sig: Vec<((u64, String), usize)> = Vec::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["event_type"] != "alert" {
+            continue;
+        }
+        let key = (
+            v["alert"]["signature_id"].as_u64().unwrap_or(0),
+            v["alert"]["signature"].as_str().unwrap_or("").to_owned(),
+        );
+        match by_sig.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => by_sig.push((key, 1)),
+        }
+    }
+    let total: usize = by_sig.iter().map(|(_, n)| n).sum();
+    println!("\nalerts: {total} written to {}", eve.display());
+    for ((sid, msg), n) in &by_sig {
+        println!("  {n:>5}  sid {sid}  {msg}");
+    }
+    Ok(())
 }
 
 /// Sums the data plane counters over workers and prints them, drops by reason.
