@@ -15,6 +15,7 @@ use seawall_applayer::{apply_transforms, transforms_supported, AppProto, Transfo
 use seawall_rules::keywords::uint::Uint;
 
 use crate::header::HeaderCheck;
+use crate::iponly::IpOnlyIndex;
 pub use crate::mpm::MpmKind;
 use crate::packet::{PacketInfo, TxRef, View};
 use crate::payload::{PayloadProgram, PayloadScratch};
@@ -450,6 +451,8 @@ pub struct Engine {
     /// In Suricata's signature order: the index is the rule's internal id (`num`).
     rules: Vec<CompiledRule>,
     ip_only: Vec<u32>,
+    /// Address index of `ip_only`: the rules worth evaluating for a packet's addresses.
+    ip_only_index: IpOnlyIndex,
     classes: [ClassGroups; 5],
     /// Transaction rules by app-layer protocol (http, tls, dns) and direction.
     app_groups: [[AppGroup; 2]; 3],
@@ -769,6 +772,7 @@ impl Engine {
         let mut engine = Engine {
             rules: compiled,
             ip_only: Vec::new(),
+            ip_only_index: IpOnlyIndex::default(),
             classes: Default::default(),
             app_groups: Default::default(),
             addr_sets: Vec::new(),
@@ -787,6 +791,7 @@ impl Engine {
         };
         engine.intern_addresses();
         engine.build_groups(opts.mpm, &mut report);
+        engine.build_ip_only_index();
         report.ip_only = engine.ip_only.len();
         (engine, report)
     }
@@ -838,6 +843,38 @@ impl Engine {
                 r
             }
         }
+    }
+
+    /// Indexes the IP-only rules by the narrower of their address sides (`iponly`).
+    fn build_ip_only_index(&mut self) {
+        fn side<'a>(
+            sets: &'a [IpSet],
+            m: &'a AddrMatch,
+            v6: bool,
+        ) -> Option<&'a seawall_rules::vars::Intervals> {
+            let set = match m {
+                AddrMatch::Any => return None,
+                AddrMatch::Set(s) => s,
+                AddrMatch::Id(id) => sets.get(*id as usize)?,
+            };
+            Some(if v6 { &set.v6 } else { &set.v4 })
+        }
+        let sets = &self.addr_sets;
+        let rules: Vec<_> = self
+            .ip_only
+            .iter()
+            .map(|&n| {
+                let r = &self.rules[n as usize];
+                (
+                    n,
+                    [
+                        (side(sets, &r.src, false), side(sets, &r.dst, false)),
+                        (side(sets, &r.src, true), side(sets, &r.dst, true)),
+                    ],
+                )
+            })
+            .collect();
+        self.ip_only_index = IpOnlyIndex::build(&rules);
     }
 
     fn build_groups(&mut self, kind: MpmKind, report: &mut CompileReport) {
@@ -1637,7 +1674,14 @@ impl Engine {
                 .contains(seawall_flow::PacketFlags::FIRST_IN_DIRECTION)
         });
         if first {
-            for &n in &self.ip_only {
+            if naive {
+                ctx.cand.clear();
+                ctx.cand.extend_from_slice(&self.ip_only);
+            } else {
+                self.ip_only_index.candidates(v.src, v.dst, &mut ctx.cand);
+            }
+            for i in 0..ctx.cand.len() {
+                let n = ctx.cand[i];
                 if self.eval(n, &v, p, flow.as_deref_mut(), ctx, None) {
                     ctx.queue.push(n);
                 }

@@ -40,6 +40,7 @@
 
 pub mod engine;
 mod header;
+mod iponly;
 pub mod mpm;
 mod packet;
 pub mod payload;
