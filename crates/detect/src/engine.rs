@@ -350,13 +350,12 @@ struct Group {
     scratch: usize,
 }
 
-/// The rule groups of one protocol class: rules for any destination port, port-specific rules
-/// with a literal, and port-specific rules without one, looked up by destination port.
+/// The rule groups of one protocol class: rules for any destination port together with the
+/// port-specific rules with a literal (one prefilter for the class), and port-specific rules
+/// without one, looked up by destination port.
 #[derive(Debug, Default)]
 struct ClassGroups {
     any: Group,
-    /// Port-specific rules with a literal (one prefilter for the class).
-    specific: Group,
     /// Sorted starts of destination-port intervals and the group (index into `by_port`,
     /// `u32::MAX` for none) that covers each.
     port_starts: Vec<u16>,
@@ -488,7 +487,7 @@ impl DetectCtx {
     pub fn new(engine: &Engine) -> DetectCtx {
         let mut indexed = Vec::with_capacity(engine.n_scratch);
         for c in &engine.classes {
-            for g in [&c.any, &c.specific].into_iter().chain(c.by_port.iter()) {
+            for g in core::iter::once(&c.any).chain(c.by_port.iter()) {
                 if let Some(m) = &g.mpm {
                     indexed.push((g.scratch, m.new_scratch()));
                 }
@@ -908,24 +907,23 @@ impl Engine {
         let mut prefiltered = vec![false; self.rules.len()];
         for (c, nums) in members.iter().enumerate() {
             let with_ports = c == CLASS_TCP || c == CLASS_UDP;
-            let (any, specific): (Vec<u32>, Vec<u32>) = nums
+            let (mut any, specific): (Vec<u32>, Vec<u32>) = nums
                 .iter()
                 .partition(|n| !with_ports || self.rules[**n as usize].dport.is_any());
+            // Port-specific rules with a literal share the class's prefilter with the any-port
+            // rules, so each buffer is scanned once per class (a hit on the wrong port, or on a
+            // packet without ports, is rejected by the header check); those without one are
+            // listed per destination-port interval.
+            let has_literal = |n: &u32| self.rules[*n as usize].fast_literal().is_some();
+            let (with_literal, specific): (Vec<u32>, Vec<u32>) =
+                specific.into_iter().partition(has_literal);
+            any.extend_from_slice(&with_literal);
+            any.sort_unstable();
             let mut cg = ClassGroups {
                 any: self.make_group(&any, kind, &mut scratch, &mut prefiltered),
                 ..ClassGroups::default()
             };
             groups += 1;
-            // Port-specific rules with a literal share one prefilter per class (a hit on the
-            // wrong port is rejected by the header check); those without one are listed per
-            // destination-port interval.
-            let has_literal = |n: &u32| self.rules[*n as usize].fast_literal().is_some();
-            let (with_literal, specific): (Vec<u32>, Vec<u32>) =
-                specific.into_iter().partition(has_literal);
-            if !with_literal.is_empty() {
-                cg.specific = self.make_group(&with_literal, kind, &mut scratch, &mut prefiltered);
-                groups += 1;
-            }
             if !specific.is_empty() {
                 // Elementary destination-port intervals from every rule's set boundaries.
                 let mut bounds: Vec<u32> = vec![0, 65536];
@@ -1691,15 +1689,12 @@ impl Engine {
         // Packet rules: the class's any-port group plus the destination port's group.
         let class = &self.classes[class_of(v.proto)];
         ctx.cand.clear();
-        let (specific, port_group) = if v.has_ports {
-            (Some(&class.specific), class.port_group(v.dport))
+        let port_group = if v.has_ports {
+            class.port_group(v.dport)
         } else {
-            (None, None)
+            None
         };
-        for g in core::iter::once(&class.any)
-            .chain(specific)
-            .chain(port_group)
-        {
+        for g in core::iter::once(&class.any).chain(port_group) {
             ctx.cand.extend_from_slice(&g.always);
             if let Some(m) = &g.mpm {
                 let stream = if v.proto == 6 { p.app.stream } else { None };
