@@ -570,17 +570,25 @@ impl Hello {
             .collect();
         se.sort_unstable();
         let hex_list = |v: &[u16]| {
-            v.iter()
-                .map(|x| format!("{x:04x}"))
-                .collect::<Vec<_>>()
-                .join(",")
+            let mut out = String::with_capacity(v.len() * 5);
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                for sh in [12u16, 8, 4, 0] {
+                    out.push(HEX_LOWER[usize::from((x >> sh) & 0xf)] as char);
+                }
+            }
+            out
         };
         let trunc = |s: &str| -> String {
             if s.is_empty() {
                 "000000000000".to_string()
             } else {
                 let d = Sha256::digest(s.as_bytes());
-                d.iter().map(|b| format!("{b:02x}")).collect::<String>()[..12].to_string()
+                let mut out = String::with_capacity(12);
+                push_hex(&mut out, &d[..6], false);
+                out
             }
         };
         let mut ext_str = hex_list(&se);
@@ -602,34 +610,62 @@ impl Hello {
     }
 }
 
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends two hex digits per byte (no allocation per byte: this runs once per hello).
+fn push_hex(out: &mut String, b: &[u8], upper: bool) {
+    let digits = if upper { HEX_UPPER } else { HEX_LOWER };
+    for x in b {
+        out.push(digits[usize::from(x >> 4)] as char);
+        out.push(digits[usize::from(x & 0xf)] as char);
+    }
+}
+
 fn join_dec(v: &[u16]) -> String {
-    v.iter().map(u16::to_string).collect::<Vec<_>>().join("-")
+    use core::fmt::Write as _;
+    let mut out = String::with_capacity(v.len() * 6);
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        write!(out, "{x}").expect("writing to a String cannot fail");
+    }
+    out
 }
 
 fn md5_hex(s: &[u8]) -> Vec<u8> {
-    Md5::digest(s)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        .into_bytes()
+    let mut out = String::with_capacity(32);
+    push_hex(&mut out, &Md5::digest(s), false);
+    out.into_bytes()
 }
 
 fn hex_colon(b: &[u8], upper: bool) -> String {
-    b.iter()
-        .map(|x| {
-            if upper {
-                format!("{x:02X}")
-            } else {
-                format!("{x:02x}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut out = String::with_capacity(b.len() * 3);
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        push_hex(&mut out, core::slice::from_ref(x), upper);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_helpers_match_format() {
+        let bytes = [0x00u8, 0x0f, 0xa0, 0xff, 0x5c];
+        assert_eq!(hex_colon(&bytes, false), "00:0f:a0:ff:5c");
+        assert_eq!(hex_colon(&bytes, true), "00:0F:A0:FF:5C");
+        assert_eq!(hex_colon(&[], true), "");
+        assert_eq!(join_dec(&[771, 0, 65535]), "771-0-65535");
+        assert_eq!(join_dec(&[]), "");
+        let h = md5_hex(b"abc");
+        assert_eq!(h, b"900150983cd24fb0d6963f7d28e17f72".to_vec());
+    }
 
     #[test]
     fn grease_values() {
