@@ -990,6 +990,12 @@ fn find_head_end(
     request: bool,
     first_line: &mut Option<(usize, bool)>,
 ) -> Option<usize> {
+    // The resume offset and the cached first line describe an earlier, longer buffer when the
+    // buffer was emptied in between (a close or a resync): then scan again from the start.
+    let from = if from > buf.len() { 0 } else { from };
+    if matches!(*first_line, Some((nl, _)) if nl >= buf.len()) {
+        *first_line = None;
+    }
     if request {
         if first_line.is_none() {
             let lf = from.saturating_sub(3);
