@@ -1,5 +1,10 @@
 //! Protocol detection by content (and, for DNS, by port 53 plus a sanity check), as Suricata's
-//! probing parsers do: HTTP on any port, TLS on any port.
+//! pattern matcher and probing parsers do: HTTP on any port, TLS on any port, and the protocols
+//! detected without a parser here, with Suricata 7.0.10's patterns and directions: SMB (NetBIOS
+//! session header then `|ff|SMB`, `|fe|SMB` or `|fd|SMB` at offset 4, both directions, plus the
+//! port-445 probe that accepts one small NetBIOS message first), FTP (`USER `, `PASS `, `PORT `,
+//! `FEAT` to the server, `220 (` to the client), SMTP (`EHLO`, `HELO`, `QUIT` to the server) and
+//! SSH (`SSH-` either way); the text patterns are case-insensitive and anchored at offset 0.
 
 use seawall_flow::Direction;
 
@@ -136,6 +141,116 @@ fn dns_status(transport: Transport, d: &[u8], port: u16) -> Detect {
     }
 }
 
+/// A case-insensitive pattern anchored at offset 0 as `proto`: found, a prefix of it (more bytes
+/// may match), or not it.
+fn anchored_ci(d: &[u8], pat: &[u8], proto: AppProto) -> Detect {
+    let n = d.len().min(pat.len());
+    if !d[..n].eq_ignore_ascii_case(&pat[..n]) {
+        Detect::Unknown
+    } else if n == pat.len() {
+        Detect::Found(proto)
+    } else {
+        Detect::NeedMore
+    }
+}
+
+/// Suricata's text patterns of the detected-only protocols: (direction, pattern, protocol).
+const TEXT_PATTERNS: &[(Direction, &[u8], AppProto)] = &[
+    (Direction::ToServer, b"USER ", AppProto::Ftp),
+    (Direction::ToServer, b"PASS ", AppProto::Ftp),
+    (Direction::ToServer, b"PORT ", AppProto::Ftp),
+    (Direction::ToServer, b"FEAT", AppProto::Ftp),
+    (Direction::ToClient, b"220 (", AppProto::Ftp),
+    (Direction::ToServer, b"EHLO", AppProto::Smtp),
+    (Direction::ToServer, b"HELO", AppProto::Smtp),
+    (Direction::ToServer, b"QUIT", AppProto::Smtp),
+    (Direction::ToServer, b"SSH-", AppProto::Ssh),
+    (Direction::ToClient, b"SSH-", AppProto::Ssh),
+];
+
+fn text_status(dir: Direction, d: &[u8]) -> Detect {
+    let mut need_more = false;
+    for &(pdir, pat, proto) in TEXT_PATTERNS {
+        if pdir != dir {
+            continue;
+        }
+        match anchored_ci(d, pat, proto) {
+            Detect::Found(p) => return Detect::Found(p),
+            Detect::NeedMore => need_more = true,
+            Detect::Unknown => {}
+        }
+    }
+    if need_more {
+        Detect::NeedMore
+    } else {
+        Detect::Unknown
+    }
+}
+
+/// SMB record header plus NetBIOS session header: the probe wants this many bytes.
+const SMB_MIN_REC: usize = 32 + 4;
+
+/// NetBIOS session service message types (RFC 1002).
+fn nbss_type_valid(t: u8) -> bool {
+    matches!(t, 0x00 | 0x81..=0x85)
+}
+
+/// A NetBIOS record header at the start of `d` (valid type) followed by an SMB magic.
+fn nbss_is_smb(d: &[u8]) -> bool {
+    d.len() >= 8
+        && nbss_type_valid(d[0])
+        && matches!(d[4], 0xfd..=0xff)
+        && &d[5..8] == b"SMB"
+}
+
+/// Suricata's SMB probe on at least [`SMB_MIN_REC`] bytes: an SMB record, or one small NetBIOS
+/// message (a session request, say) and then an SMB record.
+fn smb_probe(d: &[u8]) -> Detect {
+    if d.len() < SMB_MIN_REC {
+        return Detect::NeedMore;
+    }
+    if nbss_is_smb(d) {
+        return Detect::Found(AppProto::Smb);
+    }
+    if nbss_type_valid(d[0]) && d[0] != 0x00 {
+        let len = u32::from_be_bytes([0, d[1], d[2], d[3]]) as usize;
+        let data = &d[4..];
+        if data.len() >= len.saturating_add(8) {
+            if data.get(len..).is_some_and(nbss_is_smb) {
+                return Detect::Found(AppProto::Smb);
+            }
+        } else if len < 256 {
+            return Detect::NeedMore;
+        }
+    }
+    Detect::Unknown
+}
+
+/// SMB: the pattern `|ff|SMB` / `|fe|SMB` / `|fd|SMB` at offset 4 confirmed by the probe (both
+/// directions, any port), and the probe alone on the SMB port 445.
+fn smb_status(d: &[u8], port: u16) -> Detect {
+    let magic = d.len() >= 8 && matches!(d[4], 0xfd..=0xff) && &d[5..8] == b"SMB";
+    if magic {
+        return smb_probe(d);
+    }
+    let may_match = d.len() < 8 && {
+        let tail = d.get(4..).unwrap_or(&[]);
+        [&b"\xffSMB"[..], b"\xfeSMB", b"\xfdSMB"]
+            .iter()
+            .any(|m| m.starts_with(tail))
+    };
+    if port == 445 {
+        match smb_probe(d) {
+            Detect::Unknown if may_match => Detect::NeedMore,
+            st => st,
+        }
+    } else if may_match {
+        Detect::NeedMore
+    } else {
+        Detect::Unknown
+    }
+}
+
 /// Tri-state detection on the first bytes of `dir` of a flow. `port_hint` is the server port.
 pub fn detect_status(
     dir: Direction,
@@ -143,10 +258,16 @@ pub fn detect_status(
     first_bytes: &[u8],
     port_hint: u16,
 ) -> Detect {
-    let _ = dir; // both directions: mid-stream pickups may see the response first
     let mut need_more = false;
     if transport == Transport::Tcp {
-        for st in [http_status(first_bytes), tls_status(first_bytes)] {
+        // HTTP and TLS in both directions (mid-stream pickups may see the response first); the
+        // others with Suricata's directions.
+        for st in [
+            http_status(first_bytes),
+            tls_status(first_bytes),
+            smb_status(first_bytes, port_hint),
+            text_status(dir, first_bytes),
+        ] {
             match st {
                 Detect::Found(p) => return Detect::Found(p),
                 Detect::NeedMore => need_more = true,
@@ -221,6 +342,106 @@ mod tests {
             detect_status(TS, Transport::Tcp, &not, 443),
             Detect::Unknown
         );
+    }
+
+    /// An SMB2 NEGOTIATE request as sent on port 445: NetBIOS session message (length 0x66), then
+    /// the 64-byte SMB2 header (`|fe|SMB`, header length 64, command 0).
+    const SMB2_NEGOTIATE: &[u8] = b"\x00\x00\x00\x66\xfeSMB\x40\x00\x00\x00\x00\x00\x00\x00\
+        \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
+        \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    /// An SMB1 NEGOTIATE response header (`|ff|SMB`, command 0x72, flags 0x98: a reply).
+    const SMB1_NEGOTIATE_RESP: &[u8] = b"\x00\x00\x00\x55\xffSMB\x72\x00\x00\x00\x00\x98\x53\xc8\
+        \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xfe\x00\x00\x00\x00\x00\x00";
+    /// A NetBIOS session request (type 0x81, 68 bytes of called/calling names) and then the
+    /// first SMB1 record, in one segment.
+    fn session_request_then_smb() -> Vec<u8> {
+        let mut v = vec![0x81, 0x00, 0x00, 0x44];
+        v.extend_from_slice(&[0x20; 68]);
+        v.extend_from_slice(&SMB1_NEGOTIATE_RESP[..12]);
+        v
+    }
+
+    #[test]
+    fn detected_only_protocols() {
+        let sr = session_request_then_smb();
+        // (direction, bytes, server port, expected)
+        let table: &[(Direction, &[u8], u16, Detect)] = &[
+            // SMB by pattern at offset 4, any port, both directions, once 36 bytes are there.
+            (TS, SMB2_NEGOTIATE, 12345, Detect::Found(AppProto::Smb)),
+            (TC, SMB1_NEGOTIATE_RESP, 445, Detect::Found(AppProto::Smb)),
+            (TS, &SMB2_NEGOTIATE[..20], 12345, Detect::NeedMore),
+            (TS, &SMB2_NEGOTIATE[..6], 12345, Detect::NeedMore),
+            (
+                TS,
+                b"\x00\x00\x00\x10\xfeSMX\x00\x00",
+                12345,
+                Detect::Unknown,
+            ),
+            // An invalid NetBIOS message type before the magic.
+            (
+                TS,
+                &[&[0x42u8, 0, 0, 0x66][..], &SMB2_NEGOTIATE[4..]].concat(),
+                445,
+                Detect::Unknown,
+            ),
+            // The port-445 probe: a session request first, then SMB.
+            (TS, &sr, 445, Detect::Found(AppProto::Smb)),
+            (TS, &sr[..40], 445, Detect::NeedMore),
+            (TS, &sr, 139, Detect::Unknown),
+            // FTP: commands to the server, the "220 (" banner to the client, any case.
+            (TS, b"USER anonymous\r\n", 21, Detect::Found(AppProto::Ftp)),
+            (TS, b"user bob\r\n", 2121, Detect::Found(AppProto::Ftp)),
+            (TS, b"PASS x\r\n", 21, Detect::Found(AppProto::Ftp)),
+            (
+                TS,
+                b"PORT 10,0,0,1,4,1\r\n",
+                21,
+                Detect::Found(AppProto::Ftp),
+            ),
+            (TS, b"FEAT\r\n", 21, Detect::Found(AppProto::Ftp)),
+            (
+                TC,
+                b"220 (vsFTPd 3.0.3)\r\n",
+                21,
+                Detect::Found(AppProto::Ftp),
+            ),
+            (TC, b"220 mail.example.com ESMTP\r\n", 25, Detect::Unknown),
+            (TC, b"USER anonymous\r\n", 21, Detect::Unknown),
+            (TS, b"US", 21, Detect::NeedMore),
+            // SMTP: EHLO/HELO/QUIT to the server.
+            (
+                TS,
+                b"EHLO client.example.com\r\n",
+                25,
+                Detect::Found(AppProto::Smtp),
+            ),
+            (TS, b"helo x\r\n", 587, Detect::Found(AppProto::Smtp)),
+            (TS, b"QUIT\r\n", 25, Detect::Found(AppProto::Smtp)),
+            (TC, b"EHLO x\r\n", 25, Detect::Unknown),
+            // SSH: the version banner either way.
+            (
+                TS,
+                b"SSH-2.0-OpenSSH_8.9p1\r\n",
+                22,
+                Detect::Found(AppProto::Ssh),
+            ),
+            (
+                TC,
+                b"SSH-2.0-OpenSSH_8.9p1\r\n",
+                2222,
+                Detect::Found(AppProto::Ssh),
+            ),
+            (TS, b"SSX-2.0\r\n", 22, Detect::Unknown),
+        ];
+        for (i, (dir, bytes, port, want)) in table.iter().enumerate() {
+            assert_eq!(
+                detect_status(*dir, Transport::Tcp, bytes, *port),
+                *want,
+                "row {i}"
+            );
+        }
+        // Never on UDP.
+        assert_eq!(detect(TS, Transport::Udp, b"SSH-2.0-x\r\n", 22), None);
     }
 
     #[test]

@@ -41,12 +41,18 @@ use dns::{DnsState, DnsTx};
 use http::{HttpState, HttpTx};
 use tls::{TlsState, TlsTx};
 
-/// Application-layer protocols this crate parses.
+/// Application-layer protocols this crate detects: HTTP, TLS and DNS are parsed; SMB, FTP, SMTP
+/// and SSH are only detected (their rules inspect the raw payload and stream once the flow is
+/// known to be that protocol, as Suricata's do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AppProto {
     Http,
     Tls,
     Dns,
+    Smb,
+    Ftp,
+    Smtp,
+    Ssh,
 }
 
 impl AppProto {
@@ -56,7 +62,16 @@ impl AppProto {
             AppProto::Http => "http",
             AppProto::Tls => "tls",
             AppProto::Dns => "dns",
+            AppProto::Smb => "smb",
+            AppProto::Ftp => "ftp",
+            AppProto::Smtp => "smtp",
+            AppProto::Ssh => "ssh",
         }
+    }
+
+    /// Whether this crate parses the protocol into transactions (else it is detected only).
+    pub const fn is_parsed(self) -> bool {
+        matches!(self, AppProto::Http | AppProto::Tls | AppProto::Dns)
     }
 }
 
@@ -240,6 +255,8 @@ enum Parser {
     Http(Box<HttpState>),
     Tls(Box<TlsState>),
     Dns(DnsState),
+    /// A protocol that is detected but not parsed: bytes are ignored.
+    Detected,
 }
 
 /// The app-layer state of one flow.
@@ -259,6 +276,7 @@ impl AppState {
             AppProto::Http => Parser::Http(Box::default()),
             AppProto::Tls => Parser::Tls(Box::default()),
             AppProto::Dns => Parser::Dns(DnsState::new(transport == Transport::Tcp)),
+            AppProto::Smb | AppProto::Ftp | AppProto::Smtp | AppProto::Ssh => Parser::Detected,
         };
         AppState {
             proto,
@@ -292,6 +310,7 @@ impl AppState {
             Parser::Http(h) => h.feed(dir, ts, data, &self.limits, &mut self.counters, events),
             Parser::Tls(t) => t.feed(dir, ts, data, &self.limits, &mut self.counters, events),
             Parser::Dns(d) => d.feed(dir, ts, data, &self.limits, &mut self.counters, events),
+            Parser::Detected => {}
         }
     }
 
@@ -303,6 +322,7 @@ impl AppState {
             Parser::Http(h) => h.gap(dir),
             Parser::Tls(t) => t.gap(dir),
             Parser::Dns(d) => d.gap(dir),
+            Parser::Detected => {}
         }
     }
 
@@ -320,6 +340,7 @@ impl AppState {
             Parser::Http(h) => h.tx(tx_id).map(TxBuffers::Http),
             Parser::Tls(t) => (tx_id == 0).then_some(TxBuffers::Tls(t.tx())),
             Parser::Dns(d) => d.tx(tx_id).map(TxBuffers::Dns),
+            Parser::Detected => None,
         }
     }
 
@@ -330,6 +351,7 @@ impl AppState {
                 Parser::Http(h) => h.mem(),
                 Parser::Tls(t) => t.mem(),
                 Parser::Dns(d) => d.mem(),
+                Parser::Detected => 0,
             }
     }
 
@@ -346,6 +368,7 @@ impl AppState {
                             * (std::mem::size_of::<DnsTx>()
                                 + 32 * (256 + std::mem::size_of::<dns::DnsQuestion>()))
                 }
+                AppProto::Smb | AppProto::Ftp | AppProto::Smtp | AppProto::Ssh => 0,
             }
     }
 }

@@ -19,7 +19,7 @@ use crate::iponly::IpOnlyIndex;
 pub use crate::mpm::MpmKind;
 use crate::packet::{PacketInfo, TxRef, View};
 use crate::payload::{PayloadProgram, PayloadScratch};
-use crate::prefilter::{Prefilter, PrefilterScratch};
+use crate::prefilter::{Hay, Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 
 /// Suricata's default `packet_alert_max`.
@@ -386,11 +386,13 @@ struct AppBufGroup {
     group: Group,
 }
 
-fn proto_index(p: AppProto) -> usize {
+/// The transaction rule groups of a parsed protocol (`None`: detected only, no transactions).
+fn proto_index(p: AppProto) -> Option<usize> {
     match p {
-        AppProto::Http => 0,
-        AppProto::Tls => 1,
-        AppProto::Dns => 2,
+        AppProto::Http => Some(0),
+        AppProto::Tls => Some(1),
+        AppProto::Dns => Some(2),
+        AppProto::Smb | AppProto::Ftp | AppProto::Smtp | AppProto::Ssh => None,
     }
 }
 
@@ -973,10 +975,12 @@ impl Engine {
             if !r.is_tx() {
                 continue;
             }
-            let Some(p) = r.alproto else { continue };
+            let Some(pi) = r.alproto.and_then(proto_index) else {
+                continue;
+            };
             for (d, bit) in [TX_TOSERVER, TX_TOCLIENT].into_iter().enumerate() {
                 if r.tx_dirs & bit != 0 {
-                    app_members[proto_index(p)][d].push(num as u32);
+                    app_members[pi][d].push(num as u32);
                 }
             }
         }
@@ -1044,18 +1048,24 @@ impl Engine {
         prefiltered: &mut [bool],
     ) -> Group {
         let mut g = Group::default();
-        let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
+        let mut pats: Vec<(u32, Vec<u8>, bool, bool)> = Vec::new();
         for n in nums {
-            match self.rules[*n as usize].fast_literal() {
+            let r = &self.rules[*n as usize];
+            match r.fast_literal() {
                 Some((None, lit, nocase)) => {
-                    pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
+                    // Can it match the payload of a TCP packet added to the stream (`eval`)?
+                    let packet = matches!(
+                        r.stream_mode,
+                        StreamMode::Packet | StreamMode::StreamAndPacket
+                    );
+                    pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase, packet));
                     g.mpm_rules.push(*n);
                 }
                 _ => g.always.push(*n),
             }
         }
         if !pats.is_empty() {
-            match Prefilter::build(&pats, kind) {
+            match Prefilter::build_payload(&pats, kind) {
                 Ok(m) => {
                     for n in &g.mpm_rules {
                         prefiltered[*n as usize] = true;
@@ -1120,12 +1130,17 @@ fn compile_rule(
         Protocol::App("http" | "http1") => (ProtoSpec::One(6), IpVer::Both),
         Protocol::App("tls" | "ssl") => (ProtoSpec::One(6), IpVer::Both),
         Protocol::App("dns") => (ProtoSpec::TcpUdp, IpVer::Both),
+        Protocol::App("smb" | "ftp" | "smtp" | "ssh") => (ProtoSpec::One(6), IpVer::Both),
         Protocol::App(name) => return Err(format!("app-layer protocol not parsed: {name}")),
     };
     let mut alproto: Option<AppProto> = match r.proto {
         Protocol::App("http" | "http1") => Some(AppProto::Http),
         Protocol::App("tls" | "ssl") => Some(AppProto::Tls),
         Protocol::App("dns") => Some(AppProto::Dns),
+        Protocol::App("smb") => Some(AppProto::Smb),
+        Protocol::App("ftp") => Some(AppProto::Ftp),
+        Protocol::App("smtp") => Some(AppProto::Smtp),
+        Protocol::App("ssh") => Some(AppProto::Ssh),
         _ => None,
     };
     let mut want_proto = |p: AppProto, why: &str| -> Result<(), Skip> {
@@ -1176,6 +1191,7 @@ fn compile_rule(
     let mut alproto_kw: Vec<(bool, AppProto)> = Vec::new();
     let mut urilen: Option<(Uint, bool)> = None;
     let mut has_dsize = false;
+    let mut requires_packet = false;
     let seg_for =
         |segs: &mut Vec<(Buffer, Vec<Transform>, Vec<&RuleOption>)>, b: Buffer| -> usize {
             match segs.iter().position(|(x, _, _)| *x == b) {
@@ -1189,6 +1205,28 @@ fn compile_rule(
     for o in &r.options {
         if matches!(o, RuleOption::Dsize(_)) {
             has_dsize = true;
+        }
+        // Packet header keywords set Suricata's SIG_FLAG_REQUIRE_PACKET: the packet payload is
+        // inspected even when the packet was added to the stream.
+        if matches!(
+            o,
+            RuleOption::Ttl(_)
+                | RuleOption::Tos(_)
+                | RuleOption::Id(_)
+                | RuleOption::Flags(_)
+                | RuleOption::Fragbits(_)
+                | RuleOption::FragOffset(_)
+                | RuleOption::Ipopts(_)
+                | RuleOption::Itype(_)
+                | RuleOption::Icode(_)
+                | RuleOption::IcmpId(_)
+                | RuleOption::IpProto(_)
+                | RuleOption::Ack(_)
+                | RuleOption::Seq(_)
+                | RuleOption::Sameip
+                | RuleOption::Window { .. }
+        ) {
+            requires_packet = true;
         }
         if let Some(h) = HeaderCheck::compile(o).map_err(|kw| format!("unsupported value: {kw}"))? {
             header.push(h);
@@ -1403,6 +1441,10 @@ fn compile_rule(
                     "http" | "http1" => AppProto::Http,
                     "tls" | "ssl" => AppProto::Tls,
                     "dns" => AppProto::Dns,
+                    "smb" => AppProto::Smb,
+                    "ftp" => AppProto::Ftp,
+                    "smtp" => AppProto::Smtp,
+                    "ssh" => AppProto::Ssh,
                     other => {
                         return Err(format!("app-layer-protocol: protocol not parsed: {other}"))
                     }
@@ -1491,10 +1533,11 @@ fn compile_rule(
         (Some(FlowStream::OnlyStream), _) | (_, Protocol::TcpStream) => StreamMode::StreamOnly,
         (Some(FlowStream::NoStream), _) => StreamMode::Packet,
         _ if has_dsize || r.proto == Protocol::TcpPkt => StreamMode::Packet,
-        _ if payload_opts.iter().any(|o| {
-            matches!(o, RuleOption::Content(c)
+        _ if requires_packet
+            || payload_opts.iter().any(|o| {
+                matches!(o, RuleOption::Content(c)
                 if c.depth.is_some() || c.offset.is_some() || c.startswith)
-        }) =>
+            }) =>
         {
             StreamMode::StreamAndPacket
         }
@@ -1698,12 +1741,20 @@ impl Engine {
             ctx.cand.extend_from_slice(&g.always);
             if let Some(m) = &g.mpm {
                 let stream = if v.proto == 6 { p.app.stream } else { None };
-                for hay in [Some(v.payload), stream].into_iter().flatten() {
-                    if hay.is_empty() {
+                // A stream-added payload is only scanned for the rules that can match it there
+                // (the others match the stream only, see `eval`).
+                let payload_hay = if v.proto == 6 && p.app.stream_added {
+                    Hay::StreamAddedPayload
+                } else {
+                    Hay::All
+                };
+                let hays = [(Some(v.payload), payload_hay), (stream, Hay::All)];
+                for (hay, which) in hays {
+                    let Some(hay) = hay.filter(|h| !h.is_empty()) else {
                         continue;
-                    }
+                    };
                     let (cand, scratch) = (&mut ctx.cand, &mut ctx.mpm[g.scratch]);
-                    m.scan(hay, scratch, &mut |id| {
+                    m.scan_for(which, hay, scratch, &mut |id| {
                         if let Some(n) = g.mpm_rules.get(id as usize) {
                             cand.push(*n);
                         }
@@ -1732,7 +1783,10 @@ impl Engine {
             ctx.tx_hits.clear();
             for tx in p.app.txs {
                 let d = usize::from(tx.dir == FlowDirection::ToClient);
-                let ag = &self.app_groups[proto_index(proto)][d];
+                let Some(pi) = proto_index(proto) else {
+                    continue;
+                };
+                let ag = &self.app_groups[pi][d];
                 ctx.cand.clear();
                 ctx.cand.extend_from_slice(&ag.always);
                 for bg in &ag.bufs {

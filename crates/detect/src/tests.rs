@@ -243,7 +243,7 @@ fn app_layer_rules_load_and_unparsed_protocols_are_skipped_with_reasons() {
          alert tcp any any -> any any (stream_size:server,<,5; sid:3;)\n\
          alert tcp-stream any any -> any any (sid:4;)\n\
          alert tcp any any -> any any (content:\"ok\"; sid:5;)\n\
-         alert smtp any any -> any any (sid:6;)\n\
+         alert dcerpc any any -> any any (sid:6;)\n\
          alert tcp any any -> any any (smb.share; content:\"x\"; sid:7;)\n\
          alert http any any -> any any (tls.sni; content:\"x\"; sid:8;)\n",
     );
@@ -259,7 +259,7 @@ fn app_layer_rules_load_and_unparsed_protocols_are_skipped_with_reasons() {
         reasons,
         [
             (3, "stream_size: needs stream tracking (issue 5)"),
-            (6, "app-layer protocol not parsed: smtp"),
+            (6, "app-layer protocol not parsed: dcerpc"),
             (7, "app-layer protocol not parsed: smb (smb.share)"),
         ]
     );
@@ -326,6 +326,58 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
     alerts.clear();
     e.inspect_app(&mut ctx, &info, Some(f.data_mut()), &mut done, &mut alerts);
     assert!(alerts.is_empty(), "{alerts:?}");
+}
+
+/// Rules of a protocol that is detected but not parsed (`alert smb`, `app-layer-protocol:ssh`)
+/// load and inspect the raw payload/stream once the flow's protocol is that one, never before.
+#[test]
+fn detected_only_protocol_rules_need_the_flow_protocol() {
+    use seawall_applayer::AppProto;
+
+    use crate::{AppInput, TxAlerted};
+    let e = compile(
+        "alert smb any any -> any any (content:\"SMB\"; depth:8; sid:1;)\n\
+         alert tcp any any -> any any (app-layer-protocol:ssh; content:\"SMB\"; sid:2;)\n\
+         alert tcp any any -> any any (app-layer-protocol:!smtp; content:\"SMB\"; sid:3;)\n\
+         alert ftp any any -> any any (content:\"SMB\"; sid:4;)\n",
+    );
+    assert_eq!(e.len(), 4);
+    let payload = b"\x00\x00\x00\x20\xfeSMB\x40\x00";
+    let raw = tcp("AP", 1, 1, payload);
+    let pkt = decode_inner(V4, &raw).expect("valid");
+    let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
+    let mut f = table
+        .process(Timestamp::from_secs(1), 0, &pkt)
+        .expect("flow");
+    let fi = FlowInfo::from_ref(&f);
+    let mut ctx = DetectCtx::new(&e);
+    let table_rows: &[(Option<AppProto>, bool, &[u32])] = &[
+        (None, false, &[]),
+        (None, true, &[3]),
+        (Some(AppProto::Smb), true, &[1, 3]),
+        (Some(AppProto::Ssh), true, &[2, 3]),
+        (Some(AppProto::Smtp), true, &[]),
+        (Some(AppProto::Ftp), true, &[3, 4]),
+    ];
+    for (alproto, done, want) in table_rows {
+        let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
+        info.app = AppInput {
+            alproto: *alproto,
+            alproto_done: *done,
+            ..AppInput::default()
+        };
+        let mut alerts = Vec::new();
+        e.inspect_app(
+            &mut ctx,
+            &info,
+            Some(f.data_mut()),
+            &mut TxAlerted::default(),
+            &mut alerts,
+        );
+        let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
+        sids.sort_unstable();
+        assert_eq!(&sids[..], *want, "{alproto:?}");
+    }
 }
 
 /// Runs packets through a flow table and the engine; returns the sids per packet.
