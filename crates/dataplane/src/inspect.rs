@@ -1011,14 +1011,10 @@ impl Inspector {
                         seq,
                         ack,
                         payload,
+                        options,
                         ..
                     } if pkt.fragment.is_none() && tcp_state != TcpState::None => {
-                        let seg = Segment {
-                            seq,
-                            ack,
-                            flags,
-                            payload,
-                        };
+                        let seg = Segment::from_tcp(seq, ack, flags, options, payload);
                         let new =
                             self.streams
                                 .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);
@@ -1037,13 +1033,21 @@ impl Inspector {
                         if flags.rst() || (side.fin_acked[0] && side.fin_acked[1]) {
                             side.closed = true;
                         }
-                        stream_added = !payload.is_empty()
+                        // Suricata's PKT_STREAM_ADD; a Fast Open SYN's data is added when
+                        // the SYN opens the session.
+                        let tfo_syn = flags.syn()
+                            && tcp_state == TcpState::SynSent
+                            && fi.flags.contains(PacketFlags::TCP_STATE_CHANGED);
+                        stream_added = !seg.payload.is_empty()
                             && side.stream.is_some()
-                            && !flags.syn()
-                            && matches!(
-                                tcp_state,
-                                TcpState::Established | TcpState::FinWait | TcpState::Closing
-                            );
+                            && (tfo_syn
+                                || (!flags.syn()
+                                    && matches!(
+                                        tcp_state,
+                                        TcpState::Established
+                                            | TcpState::FinWait
+                                            | TcpState::Closing
+                                    )));
                         deliver(
                             &mut self.streams,
                             side,
@@ -1236,6 +1240,44 @@ mod tests {
             &pkts[..4],
         );
         assert_eq!(got, vec![(0, vec![1], Some("http"), true)]);
+    }
+
+    /// TCP Fast Open (suricata-verify tcp-fastopen-*): the SYN's data is stream data, so a
+    /// stream rule does not match the SYN's payload (a `flags` rule, which requires the packet,
+    /// does); the request reaches the app layer when the server acknowledges it after its
+    /// SYN/ACK, and is inspected on the client's next packet.
+    #[test]
+    fn tcp_fast_open_syn_data_is_stream_data() {
+        let req = b"GET /evil HTTP/1.0\r\n\r\n";
+        let (c0, s0, l) = (100u32, 500u32, req.len() as u32);
+        // The SYN with a Fast Open cookie option (kind 34, 8-byte cookie) and the request.
+        let mut syn = tcp(true, SYN, c0, 0, b"");
+        syn.truncate(40);
+        syn[32] = 0x80; // data offset 8 words: 12 option bytes
+        syn.extend_from_slice(&[1, 1, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8]);
+        syn.extend_from_slice(req);
+        let total = syn.len() as u16;
+        syn[2..4].copy_from_slice(&total.to_be_bytes());
+        let pkts = vec![
+            syn,
+            tcp(false, SYN | ACK, s0, c0 + 1 + l, b""),
+            tcp(true, ACK, c0 + 1 + l, s0 + 1, b""),
+            tcp(false, ACK, s0 + 1, c0 + 1 + l, b""),
+            tcp(true, ACK, c0 + 1 + l, s0 + 1, b""),
+        ];
+        let got = run(
+            "alert tcp any any -> any any (content:\"GET\"; sid:10;)\n\
+             alert tcp any any -> any any (flags:S; content:\"GET\"; sid:11;)\n\
+             alert http any any -> any any (http.uri; content:\"/evil\"; sid:12;)\n",
+            &pkts,
+        );
+        assert_eq!(
+            got,
+            vec![
+                (1, vec![11], None, false),
+                (5, vec![10, 12], Some("http"), true)
+            ]
+        );
     }
 
     /// DNS over UDP: detected by port and content, the query inspected on the packet itself.

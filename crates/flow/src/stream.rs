@@ -358,6 +358,28 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> Segment<'a> {
+    /// The segment of a decoded TCP packet as Suricata's stream engine takes it: data on a SYN
+    /// is stream data only when the SYN carries the TCP Fast Open option (`options`: the bytes
+    /// after the fixed header), and data on a SYN/ACK never is (Suricata's SYN_SENT and
+    /// midstream SYN/ACK handling reassemble nothing).
+    pub fn from_tcp(
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        options: &[u8],
+        payload: &'a [u8],
+    ) -> Self {
+        let keep = !flags.syn() || (!flags.ack() && crate::tcp::has_tfo_option(options));
+        Segment {
+            seq,
+            ack,
+            flags,
+            payload: if keep { payload } else { &[] },
+        }
+    }
+}
+
 /// What one call did to one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DirNew {
@@ -1124,7 +1146,16 @@ impl StreamTracker {
                 h.start_at(seg.seq, false);
             }
         }
-        if flags.ack() {
+        if flags.ack() && flags.syn() {
+            // A SYN/ACK acknowledges nothing for reassembly (Suricata runs none on it): data
+            // on a Fast Open SYN is delivered on the server's next ACK. It only tells where a
+            // mid-stream client's data starts.
+            let peer = &mut self.halves[p];
+            if !peer.init {
+                peer.start_at(seg.ack, false);
+                pool.counters.midstream += 1;
+            }
+        } else if flags.ack() {
             self.halves[p].on_ack(pool, seg.ack);
         }
         let h = &mut self.halves[d];
@@ -1215,6 +1246,25 @@ impl StreamTracker {
     /// `dir` reached the reassembly depth.
     pub fn depth_reached(&self, dir: Direction) -> bool {
         self.halves[dir.index()].depth_hit
+    }
+
+    /// Suricata's `next_seq - isn` of `dir` (what `stream_size` compares): 1 for the SYN (or
+    /// the mid-stream pickup) plus the bytes received in order, plus 1 for a FIN reached in
+    /// order; 0 before the direction's first sequence number is known. Read-only.
+    pub fn seq_size(&self, dir: Direction) -> u32 {
+        let h = &self.halves[dir.index()];
+        if !h.init {
+            return 0;
+        }
+        let mut end = h.delivered;
+        for c in &h.held {
+            if c.start > end {
+                break;
+            }
+            end = end.max(c.end());
+        }
+        let fin = u64::from(h.fin.is_some_and(|f| f <= end));
+        end.wrapping_add(1).wrapping_add(fin) as u32
     }
 
     /// Heap bytes this tracker holds (what it charged to its pool).
@@ -1593,6 +1643,54 @@ mod tests {
         );
         assert_eq!(drain(&mut t, &mut pool, c.reversed()), b"HTTP/1.0 200");
         assert_eq!(pool.memory_bytes(), t.heap_bytes());
+    }
+
+    #[test]
+    fn test_syn_data_only_with_tfo_option() {
+        let tfo = [2, 4, 5, 0xb4, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let syn = TcpFlags(S);
+        assert_eq!(Segment::from_tcp(1, 0, syn, &tfo, b"GET").payload, b"GET");
+        assert_eq!(
+            Segment::from_tcp(1, 0, syn, &[2, 4, 5, 0xb4], b"GET").payload,
+            b""
+        );
+        // SYN/ACK data is never stream data, with or without the option.
+        assert_eq!(
+            Segment::from_tcp(1, 2, TcpFlags(SA), &tfo, b"x").payload,
+            b""
+        );
+        assert_eq!(
+            Segment::from_tcp(1, 2, TcpFlags(A), &[], b"x").payload,
+            b"x"
+        );
+    }
+
+    /// Suricata delivers a Fast Open SYN's data when the server acknowledges it after the
+    /// SYN/ACK (it runs no reassembly on the SYN/ACK), in IDS (`Acked`) mode.
+    #[test]
+    fn test_tfo_syn_data_delivered_on_server_ack_not_synack() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let c = Direction::ToServer;
+        let tfo = [34, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let req = b"GET / HTTP/1.0\r\n\r\n";
+        let end = 101 + req.len() as u32;
+        let syn = Segment::from_tcp(100, 0, TcpFlags(S), &tfo, req);
+        let n = t.on_segment(&mut pool, ts(1), c, &syn);
+        assert!(!n.any());
+        // The SYN/ACK acknowledges the data: nothing delivered yet.
+        let n = t.on_segment(&mut pool, ts(1), c.reversed(), &seg(500, end, SA, b""));
+        assert_eq!(n.to_server.bytes, 0);
+        // The client's ACK neither.
+        let n = t.on_segment(&mut pool, ts(1), c, &seg(end, 501, A, b""));
+        assert_eq!(n.to_server.bytes, 0);
+        // The server's next packet does, from ISN + 1.
+        let n = t.on_segment(&mut pool, ts(1), c.reversed(), &seg(501, end, A, b"HTTP"));
+        assert_eq!(n.to_server.bytes, req.len() as u64);
+        let ch = t.pending(c).unwrap();
+        assert_eq!((ch.data, ch.offset), (&req[..], 0));
+        t.release(&mut pool);
+        assert_eq!(pool.memory_bytes(), 0);
     }
 
     /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 416 bytes

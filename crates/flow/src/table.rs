@@ -543,11 +543,15 @@ impl<T: Default> FlowTable<T> {
                 let mut dir = e.direction(src_is_lo);
                 let established;
                 if let Transport::Tcp {
-                    flags: tf, payload, ..
+                    flags: tf,
+                    payload,
+                    options,
+                    ..
                 } = pkt.transport
                 {
                     let was_midstream = e.tcp.flags & crate::tcp::sflag::MIDSTREAM != 0;
-                    let seg = e.tcp.segment(dir, tf, payload.len(), midstream);
+                    let tfo = tf.syn() && crate::tcp::has_tfo_option(options);
+                    let seg = e.tcp.segment(dir, tf, payload.len(), midstream, tfo);
                     if seg.reverse {
                         e.reverse();
                         dir = dir.reversed();

@@ -16,6 +16,12 @@
 //!   SYN/ACK's receiver becomes the client, so the SYN/ACK itself is to_client: suricata-verify
 //!   `bug-1401-02`); the pickup packet itself is not yet established;
 //! - a SYN (without ACK) always makes its sender the client.
+//!
+//! TCP Fast Open (RFC 7413; Suricata's `STREAMTCP_FLAG_TCP_FAST_OPEN`): a SYN or SYN/ACK
+//! carrying the TFO option ([`has_tfo_option`]) marks the session. Only such a SYN's payload is
+//! stream data (Suricata ignores data on other SYNs and on every SYN/ACK, see
+//! `crate::stream::Segment::from_tcp`), and in `SynRecv` a packet from the server (its data
+//! right after the SYN/ACK) completes the handshake as well as the client's ACK does.
 
 use seawall_wire::TcpFlags;
 
@@ -62,6 +68,51 @@ pub(crate) mod sflag {
     pub const FIN_CLIENT: u8 = 0x08;
     /// The server sent a FIN.
     pub const FIN_SERVER: u8 = 0x10;
+    /// TCP Fast Open: the SYN or SYN/ACK carried the TFO option.
+    pub const TFO: u8 = 0x20;
+}
+
+/// TCP option kinds for Fast Open: the assigned one and the two experimental ones (used with
+/// the magic 0xF989 before the assignment).
+const OPT_TFO: u8 = 34;
+const OPT_EXP1: u8 = 253;
+const OPT_EXP2: u8 = 254;
+const TFO_MAGIC: [u8; 2] = [0xf9, 0x89];
+
+/// Whether the TCP options `opts` (the bytes after the fixed 20-byte header) carry a TCP Fast
+/// Open option as Suricata's decoder recognises it: kind 34 with length 2 (cookie request) or
+/// an even length 6..=18, or an experimental kind (253/254) of length 4 or 12 starting with the
+/// magic 0xF989. A malformed option list ends the scan (what was found so far counts).
+pub fn has_tfo_option(opts: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&kind) = opts.get(i) {
+        match kind {
+            0 => return false,
+            1 => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = opts.get(i + 1) else {
+            return false;
+        };
+        let len = usize::from(len);
+        if len < 2 || i + len > opts.len() {
+            return false;
+        }
+        match kind {
+            OPT_TFO if len == 2 || ((6..=18).contains(&len) && len % 2 == 0) => return true,
+            OPT_EXP1 | OPT_EXP2
+                if (len == 4 || len == 12) && opts.get(i + 2..i + 4) == Some(&TFO_MAGIC[..]) =>
+            {
+                return true
+            }
+            _ => {}
+        }
+        i += len;
+    }
+    false
 }
 
 /// Per-flow TCP tracking: two bytes.
@@ -90,13 +141,21 @@ impl TcpTrack {
         matches!(self.state, TcpState::Closing | TcpState::Closed) && flags.syn() && !flags.ack()
     }
 
-    /// Applies one segment. `dir` is relative to the flow's current client.
+    /// Whether the session uses TCP Fast Open.
+    #[cfg(test)]
+    pub const fn is_tfo(&self) -> bool {
+        self.flags & sflag::TFO != 0
+    }
+
+    /// Applies one segment. `dir` is relative to the flow's current client; `tfo`: the segment
+    /// carries the TCP Fast Open option ([`has_tfo_option`]).
     pub fn segment(
         &mut self,
         dir: Direction,
         flags: TcpFlags,
         payload_len: usize,
         midstream: bool,
+        tfo: bool,
     ) -> Segment {
         let before = self.state;
         let mut out = Segment {
@@ -125,7 +184,7 @@ impl TcpTrack {
                 } else if syn {
                     out.reverse = d == Direction::ToClient;
                     self.state = TcpState::SynSent;
-                    self.flags = 0;
+                    self.flags = if tfo { sflag::TFO } else { 0 };
                 } else if ack && midstream {
                     self.state = TcpState::Established;
                     self.flags = sflag::MIDSTREAM;
@@ -137,6 +196,9 @@ impl TcpTrack {
                 } else if syn && ack {
                     if d == Direction::ToClient {
                         self.state = TcpState::SynRecv;
+                        if tfo {
+                            self.flags |= sflag::TFO;
+                        }
                     } else if self.flags & sflag::SIMULTANEOUS != 0 {
                         self.state = TcpState::SynRecv;
                         self.flags |= sflag::SYNACK_BY_CLIENT;
@@ -152,11 +214,13 @@ impl TcpTrack {
                 } else {
                     Direction::ToServer
                 };
+                // TFO: the server's first packet after its SYN/ACK completes it too.
+                let tfo_server = self.flags & sflag::TFO != 0 && d == Direction::ToClient;
                 if rst {
                     self.state = TcpState::Closed;
-                } else if ack && !syn && d == completer {
+                } else if ack && !syn && (d == completer || tfo_server) {
                     self.state = TcpState::Established;
-                    if payload_len > 0 {
+                    if payload_len > 0 && d == completer {
                         // Suricata: data on the handshake-completing ACK is established now.
                         out.established = true;
                     }
@@ -225,7 +289,7 @@ mod tests {
     fn run(name: &str, midstream: bool, steps: &[Step]) {
         let mut t = TcpTrack::default();
         for (i, &(dir, flags, len, est, state)) in steps.iter().enumerate() {
-            let s = t.segment(dir, TcpFlags(flags), len, midstream);
+            let s = t.segment(dir, TcpFlags(flags), len, midstream, false);
             assert_eq!(
                 (s.established, t.state),
                 (est, state),
@@ -355,24 +419,69 @@ mod tests {
     fn test_midstream_synack_reverses() {
         let mut t = TcpTrack::default();
         // The first packet seen is a SYN/ACK sent by the flow's (provisional) client side.
-        let s = t.segment(S, TcpFlags(SA), 0, true);
+        let s = t.segment(S, TcpFlags(SA), 0, true, false);
         assert!(s.reverse && !s.established);
         assert_eq!(t.state, TcpState::SynRecv);
         // After the reversal, the ACK from the new client completes it.
-        let s = t.segment(S, TcpFlags(A), 0, true);
+        let s = t.segment(S, TcpFlags(A), 0, true, false);
         assert_eq!((s.reverse, t.state), (false, TcpState::Established));
         // Midstream off: nothing.
         let mut t = TcpTrack::default();
-        let s = t.segment(S, TcpFlags(SA), 0, false);
+        let s = t.segment(S, TcpFlags(SA), 0, false, false);
         assert_eq!((s.reverse, t.state), (false, TcpState::None));
+    }
+
+    #[test]
+    fn test_tfo_option_recognised() {
+        // Kind 34 with a 8-byte cookie, after MSS and NOPs (as Linux sends it).
+        let tfo = [2, 4, 5, 0xb4, 1, 1, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert!(has_tfo_option(&tfo));
+        // Cookie request (length 2).
+        assert!(has_tfo_option(&[1, 1, 34, 2]));
+        // Experimental kind 254 with the magic (pre-RFC Linux).
+        assert!(has_tfo_option(&[254, 4, 0xf9, 0x89]));
+        assert!(!has_tfo_option(&[254, 4, 0x12, 0x34]));
+        // Odd cookie length, truncated option, none at all, after the end-of-list.
+        assert!(!has_tfo_option(&[34, 7, 1, 2, 3, 4, 5]));
+        assert!(!has_tfo_option(&[34, 10, 1, 2]));
+        assert!(!has_tfo_option(&[2, 4, 5, 0xb4, 1, 3, 3, 7]));
+        assert!(!has_tfo_option(&[0, 34, 2]));
+        assert!(!has_tfo_option(&[1, 0xff]));
+    }
+
+    #[test]
+    fn test_tfo_server_data_completes_handshake() {
+        use TcpState::*;
+        // TFO SYN (with data), SYN/ACK, then the server's response before the client's ACK:
+        // Suricata moves the session to ESTABLISHED on the server's packet.
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SYN), 65, false, true);
+        assert!(t.is_tfo());
+        t.segment(C, TcpFlags(SA), 0, false, false);
+        assert_eq!(t.state, SynRecv);
+        let s = t.segment(C, TcpFlags(PA), 300, false, false);
+        assert_eq!((s.established, t.state), (false, Established));
+        let s = t.segment(S, TcpFlags(A), 0, false, false);
+        assert!(s.established);
+        // The same without the TFO option: the server's data leaves the handshake open.
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SYN), 0, false, false);
+        t.segment(C, TcpFlags(SA), 0, false, false);
+        t.segment(C, TcpFlags(PA), 300, false, false);
+        assert_eq!((t.is_tfo(), t.state), (false, SynRecv));
+        // The option on the SYN/ACK alone also marks the session.
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SYN), 0, false, false);
+        t.segment(C, TcpFlags(SA), 0, false, true);
+        assert!(t.is_tfo());
     }
 
     #[test]
     fn test_syn_sender_becomes_client_and_reuse() {
         let mut t = TcpTrack::default();
         // Flow created by a stray packet of the other side; then the real SYN arrives to_client.
-        t.segment(S, TcpFlags(A), 0, false);
-        let s = t.segment(C, TcpFlags(SYN), 0, false);
+        t.segment(S, TcpFlags(A), 0, false, false);
+        let s = t.segment(C, TcpFlags(SYN), 0, false, false);
         assert!(s.reverse && s.changed);
         assert_eq!(t.state, TcpState::SynSent);
         t.state = TcpState::Closed;
