@@ -197,10 +197,7 @@ fn nbss_type_valid(t: u8) -> bool {
 
 /// A NetBIOS record header at the start of `d` (valid type) followed by an SMB magic.
 fn nbss_is_smb(d: &[u8]) -> bool {
-    d.len() >= 8
-        && nbss_type_valid(d[0])
-        && matches!(d[4], 0xfd..=0xff)
-        && &d[5..8] == b"SMB"
+    d.len() >= 8 && nbss_type_valid(d[0]) && matches!(d[4], 0xfd..=0xff) && &d[5..8] == b"SMB"
 }
 
 /// Suricata's SMB probe on at least [`SMB_MIN_REC`] bytes: an SMB record, or one small NetBIOS

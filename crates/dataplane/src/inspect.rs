@@ -536,6 +536,7 @@ fn run_detect(
             alproto,
             alproto_done,
             txs: &txs,
+            stream_size: info.app.stream_size,
         },
         ..info
     };
@@ -987,7 +988,7 @@ impl Inspector {
         let (verdict, flow) = match self.flows.process(ts, endpoint, pkt) {
             Ok(mut fref) => {
                 let fi = FlowInfo::from_ref(&fref);
-                let info = info.with_flow(fi);
+                let mut info = info.with_flow(fi);
                 let stats = fref.stats();
                 let tcp_state = fref.tcp_state();
                 let side = self
@@ -1074,6 +1075,13 @@ impl Inspector {
                     _ => {}
                 }
                 side.on_events(events);
+                // `stream_size`: the session's sizes after this packet, client first.
+                info.app.stream_size = side.stream.and_then(|h| self.streams.tracker(h)).map(|t| {
+                    [
+                        t.seq_size(Direction::ToServer),
+                        t.seq_size(Direction::ToClient),
+                    ]
+                });
                 let (v, proto, meta) = run_detect(
                     &self.engine,
                     &mut self.ctx,

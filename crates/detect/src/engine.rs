@@ -1428,9 +1428,6 @@ fn compile_rule(
                     seconds: t.seconds,
                 });
             }
-            RuleOption::StreamSize(_) => {
-                return Err("stream_size: needs stream tracking (issue 5)".into())
-            }
             RuleOption::Urilen { value, raw } => {
                 want_proto(AppProto::Http, "urilen")?;
                 urilen = Some((*value, *raw));
@@ -1701,7 +1698,7 @@ impl Engine {
         if p.flow.is_none() {
             flow = None;
         }
-        let v = View::new(p.pkt, p.raw);
+        let v = View::new(p.pkt, p.raw).with_stream_size(p.app.stream_size);
         ctx.queue.clear();
         for k in ctx.addr_touched.drain(..) {
             if let Some(c) = ctx.addr_cache.get_mut(k as usize) {

@@ -1,8 +1,9 @@
 //! Header keywords (ttl, tos, id, flags, fragbits, fragoffset, ipopts, itype, icode, icmp_id,
-//! icmp_seq, ip_proto, ack, seq, window, sameip, dsize), compiled from the AST and evaluated on a
-//! [`View`] with Suricata 7's semantics (which packets each applies to, modifiers, masks).
+//! icmp_seq, ip_proto, ack, seq, window, sameip, dsize, and the TCP session's stream_size),
+//! compiled from the AST and evaluated on a [`View`] with Suricata 7's semantics (which packets
+//! each applies to, modifiers, masks).
 
-use seawall_rules::ast::{Flags, Fragbits, IpProto, RuleOption, Uint};
+use seawall_rules::ast::{Flags, Fragbits, IpProto, RuleOption, StreamSize, Uint};
 
 use crate::packet::{ipopt, View, FRAG_DF, FRAG_MF, FRAG_RF, L4};
 
@@ -56,6 +57,79 @@ pub(crate) enum HeaderCheck {
     },
     Sameip,
     Dsize(Uint),
+    StreamSize {
+        side: SizeSide,
+        op: SizeOp,
+        value: u32,
+    },
+}
+
+/// `stream_size` sides (Suricata's client/server/both/either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SizeSide {
+    Client,
+    Server,
+    Both,
+    Either,
+}
+
+/// `stream_size` operators (Suricata's `DetectU32Match` modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SizeOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+}
+
+impl SizeOp {
+    fn holds(self, x: u32, v: u32) -> bool {
+        match self {
+            SizeOp::Lt => x < v,
+            SizeOp::Le => x <= v,
+            SizeOp::Eq => x == v,
+            SizeOp::Ne => x != v,
+            SizeOp::Ge => x >= v,
+            SizeOp::Gt => x > v,
+        }
+    }
+}
+
+fn stream_size_check(s: &StreamSize) -> Result<HeaderCheck, &'static str> {
+    let side = match s.side {
+        "client" => SizeSide::Client,
+        "server" => SizeSide::Server,
+        "both" => SizeSide::Both,
+        "either" => SizeSide::Either,
+        _ => return Err("stream_size"),
+    };
+    let op = match s.op {
+        "<" => SizeOp::Lt,
+        "<=" => SizeOp::Le,
+        "=" => SizeOp::Eq,
+        "!=" => SizeOp::Ne,
+        ">=" => SizeOp::Ge,
+        ">" => SizeOp::Gt,
+        _ => return Err("stream_size"),
+    };
+    Ok(HeaderCheck::StreamSize {
+        side,
+        op,
+        value: s.value,
+    })
+}
+
+/// Suricata's `DetectStreamSizeMatchAux` on sizes `[client, server]`.
+fn stream_size_matches(side: SizeSide, op: SizeOp, value: u32, sizes: [u32; 2]) -> bool {
+    let [client, server] = sizes;
+    match side {
+        SizeSide::Client => op.holds(client, value),
+        SizeSide::Server => op.holds(server, value),
+        SizeSide::Both => op.holds(client, value) && op.holds(server, value),
+        SizeSide::Either => op.holds(client, value) || op.holds(server, value),
+    }
 }
 
 fn tcp_flag_bits(s: &str) -> u8 {
@@ -130,6 +204,7 @@ impl HeaderCheck {
             },
             RuleOption::Sameip => HeaderCheck::Sameip,
             RuleOption::Dsize(u) => HeaderCheck::Dsize(*u),
+            RuleOption::StreamSize(s) => stream_size_check(s)?,
             _ => return Ok(None),
         }))
     }
@@ -177,6 +252,11 @@ impl HeaderCheck {
             },
             HeaderCheck::Sameip => v.src == v.dst,
             HeaderCheck::Dsize(u) => u.matches(v.payload.len() as u64),
+            HeaderCheck::StreamSize { side, op, value } => {
+                matches!(v.l4, L4::Tcp { .. })
+                    && v.stream_size
+                        .is_some_and(|s| stream_size_matches(*side, *op, *value, s))
+            }
         }
     }
 }
@@ -221,4 +301,89 @@ fn icmp_echo_fields(v: &View<'_>) -> Option<(u16, u16)> {
             u16::from_be_bytes([rest[2], rest[3]]),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use seawall_flow::{Direction, Segment, StreamConfig, StreamPool, StreamTracker, Timestamp};
+    use seawall_rules::keywords::flow::parse_stream_size;
+    use seawall_wire::TcpFlags;
+
+    use super::*;
+
+    fn check(text: &str) -> (SizeSide, SizeOp, u32) {
+        let s = parse_stream_size(text).expect("valid stream_size");
+        match stream_size_check(&s) {
+            Ok(HeaderCheck::StreamSize { side, op, value }) => (side, op, value),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stream_size_sides_and_operators() {
+        // (keyword value, [client, server] sizes, matches)
+        let table: &[(&str, [u32; 2], bool)] = &[
+            ("client,<,5", [4, 100], true),
+            ("client,<,5", [5, 0], false),
+            ("client,<=,5", [5, 0], true),
+            ("server,>,100", [0, 101], true),
+            ("server,>,100", [1000, 100], false),
+            ("server,>=,100", [0, 100], true),
+            ("client,=,1", [1, 7], true),
+            ("client,!=,1", [1, 7], false),
+            ("both,>,10", [11, 12], true),
+            ("both,>,10", [11, 10], false),
+            ("either,>,10", [1, 11], true),
+            ("either,>,10", [10, 10], false),
+            ("either,<,2", [1, 500], true),
+        ];
+        for (text, sizes, want) in table {
+            let (side, op, value) = check(text);
+            assert_eq!(
+                stream_size_matches(side, op, value, *sizes),
+                *want,
+                "{text} on {sizes:?}"
+            );
+        }
+    }
+
+    /// Sizes as Suricata computes them from the session's sequence numbers (`next_seq - isn`):
+    /// the SYN counts one, in-order data its length, an out-of-order segment nothing until the
+    /// hole is filled, and an in-order FIN one.
+    #[test]
+    fn stream_sizes_follow_next_seq_minus_isn() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let ts = Timestamp::from_secs(1);
+        let f = |s: &str| {
+            TcpFlags(s.chars().fold(0u8, |a, c| {
+                a | match c {
+                    'F' => TcpFlags::FIN,
+                    'S' => TcpFlags::SYN,
+                    'A' => TcpFlags::ACK,
+                    'P' => TcpFlags::PSH,
+                    _ => 0,
+                }
+            }))
+        };
+        let (cs, ss) = (1000u32, 5000u32);
+        let (ts_, tc) = (Direction::ToServer, Direction::ToClient);
+        // (direction, flags, seq, ack, payload, [client, server] after it)
+        type Step<'a> = (Direction, &'a str, u32, u32, &'a [u8], [u32; 2]);
+        let steps: &[Step<'_>] = &[
+            (ts_, "S", cs, 0, b"", [1, 0]),
+            (tc, "SA", ss, cs + 1, b"", [1, 1]),
+            (ts_, "A", cs + 1, ss + 1, b"", [1, 1]),
+            (ts_, "AP", cs + 1, ss + 1, b"abc", [4, 1]),
+            // Out of order: bytes 4..6 of the server before 1..3.
+            (tc, "AP", ss + 4, cs + 4, b"xyz", [4, 1]),
+            (tc, "AP", ss + 1, cs + 4, b"MZ!", [4, 7]),
+            (ts_, "FA", cs + 4, ss + 7, b"", [5, 7]),
+        ];
+        for (i, (dir, fl, seq, ack, payload, want)) in steps.iter().enumerate() {
+            let seg = Segment::from_tcp(*seq, *ack, f(fl), &[], payload);
+            let _ = t.on_segment(&mut pool, ts, *dir, &seg);
+            assert_eq!([t.seq_size(ts_), t.seq_size(tc)], *want, "step {i} ({fl})");
+        }
+    }
 }

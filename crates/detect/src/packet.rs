@@ -88,6 +88,10 @@ pub struct AppInput<'a> {
     pub alproto_done: bool,
     /// Transactions to inspect on this packet.
     pub txs: &'a [TxRef<'a>],
+    /// The TCP session's stream sizes `[client, server]` after this packet, as Suricata's
+    /// `stream_size` computes them (`next_seq - isn`: in-order sequence space, SYN and FIN
+    /// counted); `None` without a TCP session (the keyword never matches then).
+    pub stream_size: Option<[u32; 2]>,
 }
 
 impl<'a> PacketInfo<'a> {
@@ -156,6 +160,8 @@ pub(crate) struct View<'a> {
     pub frag_offset: Option<u16>,
     /// IPv4 option flags (Suricata's IPV4_OPT_FLAG_* bits).
     pub ipopts: u16,
+    /// TCP stream sizes `[client, server]` ([`AppInput::stream_size`]).
+    pub stream_size: Option<[u32; 2]>,
 }
 
 impl<'a> View<'a> {
@@ -245,7 +251,14 @@ impl<'a> View<'a> {
             fragbits,
             frag_offset,
             ipopts,
+            stream_size: None,
         }
+    }
+
+    /// With the TCP session's stream sizes (`stream_size`).
+    pub(crate) fn with_stream_size(mut self, sizes: Option<[u32; 2]>) -> View<'a> {
+        self.stream_size = sizes;
+        self
     }
 }
 

@@ -252,18 +252,17 @@ fn app_layer_rules_load_and_unparsed_protocols_are_skipped_with_reasons() {
         &Vars::suricata_defaults(),
         &EngineOptions::default(),
     );
-    assert_eq!(r.loaded, 4);
-    assert_eq!(e.len(), 4);
+    assert_eq!(r.loaded, 5);
+    assert_eq!(e.len(), 5);
     let reasons: Vec<(u32, &str)> = r.skipped.iter().map(|(s, m)| (s.0, m.as_str())).collect();
     assert_eq!(
         reasons,
         [
-            (3, "stream_size: needs stream tracking (issue 5)"),
             (6, "app-layer protocol not parsed: dcerpc"),
             (7, "app-layer protocol not parsed: smb (smb.share)"),
         ]
     );
-    assert_eq!(r.by_reason.iter().map(|(_, n)| n).sum::<usize>(), 3);
+    assert_eq!(r.by_reason.iter().map(|(_, n)| n).sum::<usize>(), 2);
 }
 
 /// A transaction rule inspects the transaction's buffers (transforms applied, any instance of
@@ -307,6 +306,7 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
         alproto: Some(AppProto::Http),
         alproto_done: true,
         txs: &txs,
+        stream_size: None,
     };
     let mut ctx = DetectCtx::new(&e);
     let mut done = TxAlerted::default();
