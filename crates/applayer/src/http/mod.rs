@@ -18,6 +18,8 @@
 //! buffers that exist on both sides (`http.header`, `http.protocol`, ...) answer for `dir`.
 
 pub mod body;
+mod libhtp;
+mod reshead;
 pub mod uri;
 
 use std::collections::VecDeque;
@@ -27,6 +29,7 @@ use seawall_rules::keywords::buffer::Buffer;
 
 use crate::{AppEvent, Counters, EventKind, Limits};
 use body::{Decoder, Encoding};
+use reshead::{ResScan, ResStep};
 
 /// Longest chunk-size line (chunk extensions included) we accept.
 const CHUNK_LINE_MAX: usize = 1024;
@@ -49,11 +52,12 @@ pub struct Head {
 }
 
 impl Head {
-    /// Value of header `name` (case-insensitive).
+    /// Value of header `name` (case-insensitive; NUL bytes in the name as sent are ignored,
+    /// as libhtp's named lookups do).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|(n, _)| libhtp::eq_nocase_norzero(n, name.as_bytes()))
             .map(|(_, v)| v.as_slice())
     }
 
@@ -301,6 +305,8 @@ struct Half {
     body_bytes: u64,
     /// End of the head's first line and whether it lacks a protocol (HTTP/0.9 check).
     first_line: Option<(usize, bool)>,
+    /// Response head framing (libhtp's line rules); unused for requests.
+    res_scan: ResScan,
 }
 
 impl Default for Half {
@@ -314,6 +320,7 @@ impl Default for Half {
             body_event_sent: false,
             body_bytes: 0,
             first_line: None,
+            res_scan: ResScan::default(),
         }
     }
 }
@@ -346,6 +353,8 @@ pub(crate) fn mem_bound(l: &Limits) -> usize {
     std::mem::size_of::<HttpState>()
         + l.max_txs.max(1) * per_tx
         + 2 * (head + CHUNK_LINE_MAX)
+        // The response head scanner's fields and folded line (their bytes come from the head).
+        + 2 * head + l.http_max_headers * 48
         + 2 * (body::LAYER_LIMIT * (body::INFLATE_STATE + 4096 + 256))
         // Vec growth may double a capacity once.
         + l.max_txs.max(1) * (l.request_body_limit + l.response_body_limit)
@@ -373,7 +382,9 @@ impl HttpState {
             + self.txs.iter().map(HttpTx::mem).sum::<usize>()
             + [&self.req, &self.resp]
                 .iter()
-                .map(|h| h.buf.capacity() + h.decoder.as_ref().map_or(0, Decoder::mem))
+                .map(|h| {
+                    h.buf.capacity() + h.decoder.as_ref().map_or(0, Decoder::mem) + h.res_scan.mem()
+                })
                 .sum::<usize>()
     }
 
@@ -428,6 +439,19 @@ impl HttpState {
                 head.truncate(nl + 1);
                 self.req.first_line = None;
                 self.on_request(self.last_ts, &head, limits, counters, events);
+            }
+        }
+        // libhtp takes the close as the end of a response's first line, and finalises a
+        // response head cut short by the close with the header lines complete by then.
+        if dir == Direction::ToClient
+            && self.resp.state == State::Head
+            && self.resp.buf.iter().any(|&b| b != b'\r' && b != b'\n')
+        {
+            let head = std::mem::take(&mut self.resp.buf);
+            let scan = std::mem::take(&mut self.resp.res_scan);
+            self.on_response_at_close(self.last_ts, &head, scan, limits, counters, events);
+            if matches!(self.resp.state, State::Body(_) | State::Finalize) {
+                self.end_body(dir, limits, counters, events);
             }
         }
         // libhtp finalises a head cut short by the close (no empty line yet): the start line
@@ -514,6 +538,7 @@ impl HttpState {
             h.state = State::Head;
             h.buf = line;
             h.scan = 0;
+            h.res_scan = ResScan::default();
         }
         rest
     }
@@ -530,6 +555,7 @@ impl HttpState {
     ) -> &'d [u8] {
         let h = self.half(dir);
         if h.buf.is_empty() {
+            h.res_scan = ResScan::default();
             // Empty lines between messages are ignored (libhtp does the same).
             let skip = data
                 .iter()
@@ -544,6 +570,9 @@ impl HttpState {
         let take = room.min(data.len());
         let old_len = h.buf.len();
         h.buf.extend_from_slice(&data[..take]);
+        if dir == Direction::ToClient {
+            return self.feed_response_head(ts, data, take, old_len, limits, counters, events);
+        }
         match find_head_end(
             &h.buf,
             h.scan,
@@ -579,6 +608,105 @@ impl HttpState {
         }
     }
 
+    /// [`Self::feed_head`] for responses: `data[..take]` was appended to the buffer (which held
+    /// `old_len` bytes before).
+    #[allow(clippy::too_many_arguments)]
+    fn feed_response_head<'d>(
+        &mut self,
+        ts: Timestamp,
+        data: &'d [u8],
+        take: usize,
+        old_len: usize,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        let h = &mut self.resp;
+        let max = limits.http_max_headers.max(1);
+        match h.res_scan.step(&h.buf, max) {
+            ResStep::NeedMore => {
+                if take < data.len() || h.buf.len() >= limits.http_head_limit {
+                    counters.http_head_too_large += 1;
+                    h.state = State::Dead;
+                    h.buf = Vec::new();
+                    h.res_scan = ResScan::default();
+                }
+                &[]
+            }
+            ResStep::BodyLine { start, end } => {
+                let mut buf = std::mem::take(&mut h.buf);
+                let scan = std::mem::take(&mut h.res_scan);
+                drop(scan);
+                let leftover = buf.split_off(end);
+                self.on_response_body_line(ts, &buf[start..], limits, counters, events);
+                let rest = self.resume_after(
+                    Direction::ToClient,
+                    ts,
+                    leftover,
+                    data,
+                    take,
+                    old_len,
+                    end,
+                    limits,
+                    counters,
+                    events,
+                );
+                // libhtp completes the response when the data at hand ends after such lines.
+                if rest.is_empty() && self.resp.state == State::Finalize && self.resp.buf.is_empty()
+                {
+                    self.end_body(Direction::ToClient, limits, counters, events);
+                    self.resp.state = State::Head;
+                }
+                rest
+            }
+            ResStep::Done { end } => {
+                let mut buf = std::mem::take(&mut h.buf);
+                let scan = std::mem::take(&mut h.res_scan);
+                let leftover = buf.split_off(end.min(buf.len()));
+                if scan.dropped > 0 {
+                    counters.http_too_many_headers += 1;
+                }
+                self.on_response_scanned(ts, &buf, scan, limits, counters, events);
+                self.resume_after(
+                    Direction::ToClient,
+                    ts,
+                    leftover,
+                    data,
+                    take,
+                    old_len,
+                    end,
+                    limits,
+                    counters,
+                    events,
+                )
+            }
+        }
+    }
+
+    /// After a head (or a line) ending at `end` of the buffer: the bytes behind it are parsed
+    /// again when they were buffered before this call, else the rest of `data` is returned.
+    #[allow(clippy::too_many_arguments)]
+    fn resume_after<'d>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        leftover: Vec<u8>,
+        data: &'d [u8],
+        take: usize,
+        old_len: usize,
+        end: usize,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) -> &'d [u8] {
+        if end >= old_len {
+            &data[(end - old_len).min(data.len())..]
+        } else {
+            self.feed(dir, ts, &leftover, limits, counters, events);
+            &data[take..]
+        }
+    }
+
     fn on_head(
         &mut self,
         dir: Direction,
@@ -590,7 +718,18 @@ impl HttpState {
     ) {
         match dir {
             Direction::ToServer => self.on_request(ts, head, limits, counters, events),
-            Direction::ToClient => self.on_response(ts, head, limits, counters, events),
+            Direction::ToClient => {
+                let mut scan = ResScan::default();
+                let max = limits.http_max_headers.max(1);
+                match scan.step(head, max) {
+                    ResStep::Done { .. } | ResStep::NeedMore => {
+                        self.on_response_scanned(ts, head, scan, limits, counters, events)
+                    }
+                    ResStep::BodyLine { start, .. } => {
+                        self.on_response_body_line(ts, &head[start..], limits, counters, events)
+                    }
+                }
+            }
         }
     }
 
@@ -660,33 +799,9 @@ impl HttpState {
         }
     }
 
-    fn on_response(
-        &mut self,
-        ts: Timestamp,
-        head: &[u8],
-        limits: &Limits,
-        counters: &mut Counters,
-        events: &mut Vec<AppEvent>,
-    ) {
-        let (line, hdr_block) = split_start_line(head);
-        let (protocol, status, msg) = parse_status_line(line);
-        let code: Option<u16> = std::str::from_utf8(status)
-            .ok()
-            .and_then(|s| s.parse().ok());
-        // Interim responses (100 Continue, 102, 103) are not the transaction's response.
-        if matches!(code, Some(100..=199)) && code != Some(101) {
-            self.resp.state = State::Head;
-            return;
-        }
-        let parsed = parse_head(line, hdr_block, limits, counters, true);
-        let resp = Response {
-            protocol: protocol.to_vec(),
-            status: status.to_vec(),
-            msg: msg.to_vec(),
-            head: parsed,
-        };
-        // Pair with the oldest transaction that has no response yet.
-        let id = match self
+    /// The oldest transaction without a response, or a new one.
+    fn response_tx(&mut self, ts: Timestamp, limits: &Limits, counters: &mut Counters) -> u64 {
+        match self
             .txs
             .iter()
             .find(|t| t.response.is_none() && t.request.is_some())
@@ -698,12 +813,119 @@ impl HttpState {
                 self.push_tx(HttpTx::new(id, ts), limits, counters);
                 id
             }
+        }
+    }
+
+    /// A first response line that is body (libhtp: no status line, the bytes are body until
+    /// a line starting with `HTTP`).
+    fn on_response_body_line(
+        &mut self,
+        ts: Timestamp,
+        line: &[u8],
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        counters.http_malformed += 1;
+        let id = self.response_tx(ts, limits, counters);
+        if let Some(t) = self.tx_mut(id) {
+            t.response = Some(Response::default());
+        }
+        let h = &mut self.resp;
+        h.tx = id;
+        h.body_event_sent = false;
+        h.body_bytes = 0;
+        h.decoder = None;
+        h.state = State::Finalize;
+        self.body_data(Direction::ToClient, line, limits, counters, events);
+    }
+
+    /// A response head cut short by the close: `scan` has framed what it could of `head`.
+    fn on_response_at_close(
+        &mut self,
+        ts: Timestamp,
+        head: &[u8],
+        mut scan: ResScan,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        if scan.status.is_none() {
+            // The first line ends at the close.
+            let start = scan.line_start().min(head.len());
+            let line = &head[start..];
+            let mut len = line.len();
+            libhtp::chomp(line, &mut len);
+            if len == 0 {
+                return;
+            }
+            if response_line_is_body(&line[..len]) {
+                self.on_response_body_line(ts, line, limits, counters, events);
+                return;
+            }
+            scan.status = Some((start, start + len));
+            scan.headers_start = head.len();
+        }
+        self.on_response_scanned(ts, head, scan, limits, counters, events);
+    }
+
+    /// A response head framed by [`ResScan`] in `head` (status line, header lines, the empty
+    /// line).
+    fn on_response_scanned(
+        &mut self,
+        ts: Timestamp,
+        head: &[u8],
+        scan: ResScan,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let (ls, le) = scan.status.unwrap_or((0, 0));
+        let line = &head[ls.min(head.len())..le.min(head.len())];
+        let raw = &head[scan.headers_start.min(head.len())..];
+        let (protocol, status, msg) = parse_status_line(line);
+        let code = parse_status_code(status);
+        let headers = libhtp::combine(scan.fields);
+        let parsed = build_head(line, raw, headers, true);
+        // libhtp: a 100 without Transfer-Encoding and without a positive Content-Length is
+        // interim: the next status line is the transaction's response.
+        if code == Some(100)
+            && parsed.header("Transfer-Encoding").is_none()
+            && parsed
+                .header("Content-Length")
+                .and_then(libhtp::parse_content_length)
+                .is_none_or(|n| n == 0)
+        {
+            self.resp.state = State::Head;
+            return;
+        }
+        let resp = Response {
+            protocol: protocol.to_vec(),
+            status: status.to_vec(),
+            msg: msg.to_vec(),
+            head: parsed,
         };
+        // Pair with the oldest transaction that has no response yet.
+        let id = self.response_tx(ts, limits, counters);
         let is_head = self
             .tx(id)
             .and_then(|t| t.request.as_ref())
             .is_some_and(|r| r.method.eq_ignore_ascii_case(b"HEAD"));
-        let body = response_body_mode(&resp.head, code, is_head);
+        let Ok(body) = response_body_mode(&resp.head, code, is_head) else {
+            // libhtp: an unparsable response Content-Length is a parser error.
+            counters.http_malformed += 1;
+            if let Some(t) = self.tx_mut(id) {
+                t.response = Some(resp);
+            }
+            events.push(AppEvent {
+                tx_id: id,
+                kind: EventKind::HttpResponseHeaders,
+            });
+            self.resp.state = State::Dead;
+            return;
+        };
+        let announces_body = resp.head.header("Transfer-Encoding").is_some()
+            || resp.head.header("Content-Length").is_some();
         let encoding = resp
             .head
             .header("Content-Encoding")
@@ -716,7 +938,8 @@ impl HttpState {
             tx_id: id,
             kind: EventKind::HttpResponseHeaders,
         });
-        let tunnel = code == Some(101)
+        // libhtp: a 101 announcing a body is not a protocol switch.
+        let tunnel = (code == Some(101) && !announces_body)
             || (self.connect_pending == Some(id) && matches!(code, Some(200..=299)));
         if self.connect_pending == Some(id) {
             self.connect_pending = None;
@@ -1072,12 +1295,45 @@ pub fn parse_request_line(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
     (method, rest, &[])
 }
 
-/// (protocol, status code, message) of a status line.
+/// (protocol, status code, message) of a status line, split as libhtp does: white space
+/// (`htp_is_space`) before and between the protocol and the code, the message is the rest.
 pub fn parse_status_line(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
-    let line = uri::trim(line);
-    let (proto, rest) = split_ws(line);
-    let (code, msg) = split_ws(rest);
-    (proto, code, uri::trim(msg))
+    use libhtp::is_space;
+    let token = |s: &[u8], from: usize| {
+        let start = s[from..]
+            .iter()
+            .position(|&b| !is_space(b))
+            .map_or(s.len(), |p| from + p);
+        let end = s[start..]
+            .iter()
+            .position(|&b| is_space(b))
+            .map_or(s.len(), |p| start + p);
+        (start, end)
+    };
+    let (ps, pe) = token(line, 0);
+    let (cs, ce) = token(line, pe);
+    let ms = line[ce..]
+        .iter()
+        .position(|&b| !is_space(b))
+        .map_or(line.len(), |p| ce + p);
+    (&line[ps..pe], &line[cs..ce], &line[ms..])
+}
+
+/// libhtp's `htp_parse_status`: digits only (spaces or tabs around them), 100 to 999.
+fn parse_status_code(status: &[u8]) -> Option<u16> {
+    let t = status
+        .iter()
+        .position(|&b| !libhtp::is_lws(b))
+        .map_or(&status[..0], |s| &status[s..]);
+    let end = t
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(t.len());
+    if end == 0 || !t[end..].iter().all(|&b| libhtp::is_lws(b)) || end > 6 {
+        return None;
+    }
+    let n: u32 = std::str::from_utf8(&t[..end]).ok()?.parse().ok()?;
+    u16::try_from(n).ok().filter(|n| (100..=999).contains(n))
 }
 
 /// Parse the header block with httparse, falling back to a lenient parser; build the derived
@@ -1104,20 +1360,12 @@ fn parse_head(
         }
         _ => lenient_headers(block, max, &mut pairs),
     }
-    // Combine repeats.
-    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (n, v) in pairs {
-        match headers
-            .iter_mut()
-            .find(|(hn, _)| hn.eq_ignore_ascii_case(n))
-        {
-            Some((_, hv)) => {
-                hv.extend_from_slice(b", ");
-                hv.extend_from_slice(&v);
-            }
-            None => headers.push((n.to_vec(), v)),
-        }
-    }
+    let headers = libhtp::combine(pairs.into_iter().map(|(n, v)| (n.to_vec(), v)).collect());
+    build_head(line, block, headers, response)
+}
+
+/// The derived buffers of a head from its combined headers.
+fn build_head(line: &[u8], block: &[u8], headers: Vec<(Vec<u8>, Vec<u8>)>, response: bool) -> Head {
     let skip = if response {
         &b"set-cookie"[..]
     } else {
@@ -1186,26 +1434,16 @@ fn lenient_headers<'a>(block: &'a [u8], max: usize, out: &mut Vec<(&'a [u8], Vec
 }
 
 fn is_chunked(h: &Head) -> bool {
+    // libhtp looks for `chunked` anywhere in the value, ignoring case and NUL bytes.
     h.header("Transfer-Encoding")
-        .is_some_and(|v| v.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked")))
+        .is_some_and(|v| libhtp::contains_nocase_norzero(v, b"chunked"))
 }
 
 fn content_length(h: &Head) -> Option<u64> {
     // libhtp's `htp_parse_content_length`: bytes before the first digit are skipped, the digits
     // parsed, junk after them ignored (`68 34` from a folded line is 68; repeated headers were
     // combined and the first value counts); no digit: none.
-    let v = h.header("Content-Length")?;
-    let start = v.iter().position(u8::is_ascii_digit)?;
-    let digits = &v[start..];
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let mut n: u64 = 0;
-    for &d in &digits[..end] {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(n)
+    libhtp::parse_content_length(h.header("Content-Length")?)
 }
 
 fn request_body_mode(h: &Head) -> Option<BodyMode> {
@@ -1218,27 +1456,32 @@ fn request_body_mode(h: &Head) -> Option<BodyMode> {
     }
 }
 
-fn response_body_mode(h: &Head, code: Option<u16>, head_request: bool) -> Option<BodyMode> {
-    if head_request || matches!(code, Some(100..=199)) {
-        return None;
+/// libhtp's `RES_BODY_DETERMINE`; `Err` for a Content-Length libhtp cannot parse (a parser
+/// error there).
+fn response_body_mode(
+    h: &Head,
+    code: Option<u16>,
+    head_request: bool,
+) -> Result<Option<BodyMode>, ()> {
+    if head_request {
+        return Ok(None);
     }
-    // libhtp: a 204 or 304 has no body unless it announces one ("Unexpected response body").
-    if matches!(code, Some(204 | 304)) {
-        if is_chunked(h) {
-            return Some(BodyMode::Chunked(Chunk::Size));
-        }
-        return match content_length(h) {
-            Some(n) if n > 0 => Some(BodyMode::Length(n)),
-            _ => None,
-        };
+    let te = h.header("Transfer-Encoding");
+    let cl = h.header("Content-Length");
+    // A 1xx, 204 or 304 has no body unless it announces one ("Unexpected response body").
+    if matches!(code, Some(100..=199 | 204 | 304)) && te.is_none() && cl.is_none() {
+        return Ok(None);
     }
     if is_chunked(h) {
-        return Some(BodyMode::Chunked(Chunk::Size));
+        return Ok(Some(BodyMode::Chunked(Chunk::Size)));
     }
-    match content_length(h) {
-        Some(0) => None,
-        Some(n) => Some(BodyMode::Length(n)),
-        None => Some(BodyMode::UntilClose),
+    match cl {
+        Some(v) => match libhtp::parse_content_length(v) {
+            Some(0) => Ok(None),
+            Some(n) => Ok(Some(BodyMode::Length(n))),
+            None => Err(()),
+        },
+        None => Ok(Some(BodyMode::UntilClose)),
     }
 }
 
