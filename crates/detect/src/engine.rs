@@ -18,7 +18,7 @@ use crate::header::HeaderCheck;
 use crate::iponly::IpOnlyIndex;
 pub use crate::mpm::MpmKind;
 use crate::packet::{PacketInfo, TxRef, View};
-use crate::payload::{PayloadProgram, PayloadScratch};
+use crate::payload::{FastPatternMeta, PayloadProgram, PayloadScratch};
 use crate::prefilter::{Hay, Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 
@@ -1506,11 +1506,19 @@ fn compile_rule(
     if (!bufs.is_empty() || urilen.is_some()) && tx_dirs == 0 {
         return Err("buffers of both directions in one rule".into());
     }
-    // Fast pattern across buffers: explicit first, then the longest, then the strongest.
+    // Fast pattern across buffers: explicit first, then the longest, then the strongest; a
+    // negated content only when no buffer has a positive one (Suricata prefers not-negated
+    // patterns over negated ones across all of a rule's buffers).
     let mut fp_buf: Option<usize> = None;
-    let mut best = payload.as_ref().and_then(|p| p.fast_pattern_meta());
+    let pay_meta = payload.as_ref().and_then(|p| p.fast_pattern_meta());
+    let any_positive = pay_meta.is_some_and(|m| !m.negated)
+        || bufs
+            .iter()
+            .any(|b| b.prog.fast_pattern_meta().is_some_and(|m| !m.negated));
+    let eligible = |m: &FastPatternMeta| m.explicit || !any_positive || !m.negated;
+    let mut best = pay_meta.filter(eligible);
     for (i, b) in bufs.iter().enumerate() {
-        if let Some(m) = b.prog.fast_pattern_meta() {
+        if let Some(m) = b.prog.fast_pattern_meta().filter(eligible) {
             let better = match best {
                 None => true,
                 Some(c) => {

@@ -380,6 +380,63 @@ fn detected_only_protocol_rules_need_the_flow_protocol() {
     }
 }
 
+/// A buffer holding only a negated content is not the rule's fast pattern when another buffer
+/// has a positive one (suricata-verify detect-content-ends-with-negated-01): the negated
+/// `endswith` content is then inspected, not dropped because the literal occurs somewhere.
+#[test]
+fn negated_content_is_not_the_fast_pattern_beside_positive_ones() {
+    use seawall_applayer::{AppProto, AppState, Direction as AppDir, Limits, Transport};
+
+    use crate::{AppInput, TxAlerted, TxRef};
+    let e = compile(
+        "alert http any any -> any any (flow:to_server; http.method; content:\"GET\"; \
+         http.uri; content:\".exe\"; endswith; http.host; content:!\".google.com\"; endswith; sid:1;)\n",
+    );
+    let raw = tcp("AP", 1, 1, b"");
+    let pkt = decode_inner(V4, &raw).expect("valid");
+    let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
+    let mut f = table
+        .process(Timestamp::from_secs(1), 0, &pkt)
+        .expect("flow");
+    let fi = FlowInfo::from_ref(&f);
+    let mut ctx = DetectCtx::new(&e);
+    let rows: &[(&[u8], usize)] = &[
+        (
+            b"GET /test.exe HTTP/1.1\r\nHost: www.google.com.example.com\r\n\r\n",
+            1,
+        ),
+        (b"GET /test.exe HTTP/1.1\r\nHost: www.google.com\r\n\r\n", 0),
+        (b"GET /test.exe HTTP/1.1\r\nHost: example.org\r\n\r\n", 1),
+    ];
+    for (req, want) in rows {
+        let mut st = AppState::new(AppProto::Http, Transport::Tcp, Limits::default());
+        let mut events = Vec::new();
+        st.feed(AppDir::ToServer, Timestamp(0), req, &mut events);
+        let txs = [TxRef {
+            tx_id: events[0].tx_id,
+            dir: AppDir::ToServer,
+            buffers: st.buffers(events[0].tx_id).expect("tx"),
+            body_ready: false,
+        }];
+        let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
+        info.app = AppInput {
+            alproto: Some(AppProto::Http),
+            alproto_done: true,
+            txs: &txs,
+            ..AppInput::default()
+        };
+        let mut alerts = Vec::new();
+        e.inspect_app(
+            &mut ctx,
+            &info,
+            Some(f.data_mut()),
+            &mut TxAlerted::default(),
+            &mut alerts,
+        );
+        assert_eq!(alerts.len(), *want, "{}", String::from_utf8_lossy(req));
+    }
+}
+
 /// Runs packets through a flow table and the engine; returns the sids per packet.
 struct Harness {
     engine: Engine,
