@@ -40,8 +40,9 @@ enum Kind {
     Gzip(Box<GzDecoder<Sink>>),
     Zlib(Box<ZlibDecoder<Sink>>),
     Raw(Box<DeflateDecoder<Sink>>),
-    /// `deflate` before its first two bytes tell zlib-wrapped from raw.
-    DeflateUndecided(Vec<u8>),
+    /// zlib's automatic header detection (libhtp's `gzip`: a gzip or a zlib header) before its
+    /// first two bytes are there.
+    AutoUndecided(Vec<u8>),
     /// Decoding failed before producing anything: bytes pass through unchanged (as libhtp does).
     Passthrough,
     /// Stopped (error after output, or limit reached): further input is dropped.
@@ -66,15 +67,22 @@ impl Encoding {
     /// or `deflate` adds a layer, in the order listed (libhtp decodes in that order), other
     /// tokens (`identity`, empty ones) are skipped, and at most [`LAYER_LIMIT`] layers are kept.
     pub fn chain_from_header(v: &[u8]) -> Vec<Encoding> {
-        let t = super::uri::trim(v);
-        if t.eq_ignore_ascii_case(b"gzip") || t.eq_ignore_ascii_case(b"x-gzip") {
+        use super::libhtp::eq_nocase_norzero as eq;
+        // The plain values, compared ignoring case and NUL bytes.
+        if eq(v, b"gzip") || eq(v, b"x-gzip") {
             return vec![Encoding::Gzip];
         }
-        if t.eq_ignore_ascii_case(b"deflate") || t.eq_ignore_ascii_case(b"x-deflate") {
+        if eq(v, b"deflate") || eq(v, b"x-deflate") {
             return vec![Encoding::Deflate];
         }
+        if eq(v, b"lzma") || eq(v, b"inflate") {
+            return Vec::new();
+        }
+        // Otherwise a list split at commas and spaces; every token counts as a layer.
         let has = |tok: &[u8], w: &[u8]| tok.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
-        v.split(|&b| matches!(b, b',' | b' ' | b'\t' | b'\r' | b'\n'))
+        v.split(|&b| matches!(b, b',' | b' '))
+            .filter(|tok| !tok.is_empty())
+            .take(LAYER_LIMIT)
             .filter_map(|tok| {
                 if has(tok, b"gzip") {
                     Some(Encoding::Gzip)
@@ -84,7 +92,6 @@ impl Encoding {
                     None
                 }
             })
-            .take(LAYER_LIMIT)
             .collect()
     }
 
@@ -124,23 +131,46 @@ pub(crate) struct Decoder {
     raw_prefix: Vec<u8>,
     /// The next layer of a chain (its input is this layer's output).
     next: Option<Box<Decoder>>,
+    /// The layer's coding as announced.
+    enc: Encoding,
+    /// Restarts done (libhtp retries a failing stream up to 3 times, see [`Self::restart`]).
+    restarts: u8,
+    /// `raw_prefix` is being decoded again after a restart (it is not collected again).
+    replaying: bool,
 }
 
 const RAW_PREFIX_MAX: usize = 4096;
 
 impl Decoder {
     pub(crate) fn new(enc: Encoding, limit: usize) -> Self {
-        let kind = match enc {
-            Encoding::Gzip => Kind::Gzip(Box::new(GzDecoder::new(Sink::default()))),
-            Encoding::Deflate => Kind::DeflateUndecided(Vec::new()),
-        };
         Decoder {
-            kind,
+            kind: start_kind(enc),
             produced: 0,
             limit,
             raw_prefix: Vec::new(),
             next: None,
+            enc,
+            restarts: 0,
+            replaying: false,
         }
+    }
+
+    /// libhtp's restart of a stream that failed before producing anything: the first retry
+    /// uses the same coding after the gzip header `probe` finds, the second the other coding
+    /// (gzip's automatic header detection <-> raw deflate), the third the first again; then
+    /// the bytes pass through as they are. Returns the decoder to feed `prefix[skip..]` to.
+    fn restart(&mut self) -> Option<usize> {
+        if self.restarts >= 3 {
+            return None;
+        }
+        self.restarts += 1;
+        let other = match self.enc {
+            Encoding::Gzip => Encoding::Deflate,
+            Encoding::Deflate => Encoding::Gzip,
+        };
+        let enc = if self.restarts == 2 { other } else { self.enc };
+        self.kind = start_kind(enc);
+        Some(gzip_probe(&self.raw_prefix))
     }
 
     /// A chain of decoders, `encs[0]` first (`None` when empty).
@@ -155,7 +185,7 @@ impl Decoder {
         // flate2's inflate state is about 40 KiB (window + tables), boxed.
         let state = match &self.kind {
             Kind::Gzip(_) | Kind::Zlib(_) | Kind::Raw(_) => INFLATE_STATE,
-            Kind::DeflateUndecided(v) => v.capacity(),
+            Kind::AutoUndecided(v) => v.capacity(),
             Kind::Passthrough | Kind::Done => 0,
         };
         std::mem::size_of::<Self>()
@@ -181,19 +211,28 @@ impl Decoder {
 
     fn push_one(&mut self, data: &[u8], out: &mut Vec<u8>, room: usize) -> PushOutcome {
         let mut res = PushOutcome::default();
-        if let Kind::DeflateUndecided(buf) = &mut self.kind {
+        if let Kind::AutoUndecided(buf) = &mut self.kind {
             buf.extend_from_slice(data);
             if buf.len() < 2 {
                 return res;
             }
             let (cmf, flg) = (buf[0], buf[1]);
-            let zlib = cmf & 0x0f == 8 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
             let pending = std::mem::take(buf);
-            self.kind = if zlib {
-                Kind::Zlib(Box::new(ZlibDecoder::new(Sink::default())))
+            if cmf == 0x1f && flg == 0x8b {
+                self.kind = Kind::Gzip(Box::new(GzDecoder::new(Sink::default())));
+            } else if cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+            {
+                self.kind = Kind::Zlib(Box::new(ZlibDecoder::new(Sink::default())));
             } else {
-                Kind::Raw(Box::new(DeflateDecoder::new(Sink::default())))
-            };
+                // zlib: "incorrect header check".
+                if self.produced == 0 && !self.replaying {
+                    let n = pending
+                        .len()
+                        .min(RAW_PREFIX_MAX - self.raw_prefix.len().min(RAW_PREFIX_MAX));
+                    self.raw_prefix.extend_from_slice(&pending[..n]);
+                }
+                return self.fail(out, room);
+            }
             return self.push_one(&pending, out, room);
         }
         if matches!(self.kind, Kind::Done) {
@@ -205,7 +244,7 @@ impl Decoder {
             return res;
         }
         let budget = room.min(self.limit.saturating_sub(self.produced));
-        if self.produced == 0 {
+        if self.produced == 0 && !self.replaying {
             let n = data
                 .len()
                 .min(RAW_PREFIX_MAX - self.raw_prefix.len().min(RAW_PREFIX_MAX));
@@ -226,29 +265,41 @@ impl Decoder {
             res.limited = true;
             self.kind = Kind::Done;
         } else if written.is_err() {
-            res.failed = true;
-            let gzip_magic = self.raw_prefix.len() >= 10 && self.raw_prefix[..3] == [0x1f, 0x8b, 8];
-            if self.produced == 0 && matches!(self.kind, Kind::Gzip(_)) && gzip_magic {
-                // libhtp restarts a gzip stream whose header zlib refuses (reserved flag bits,
-                // ...) as raw deflate after the fixed 10-byte header.
-                let prefix = std::mem::take(&mut self.raw_prefix);
-                self.kind = Kind::Raw(Box::new(DeflateDecoder::new(Sink::default())));
-                let r = self.push_one(&prefix[10..], out, room);
-                return PushOutcome {
-                    failed: r.failed,
+            return self.fail(out, room);
+        }
+        res
+    }
+
+    /// The stream failed: restart it (libhtp) while nothing was produced, else stop.
+    fn fail(&mut self, out: &mut Vec<u8>, room: usize) -> PushOutcome {
+        let failed = PushOutcome {
+            failed: true,
+            limited: false,
+        };
+        if self.produced > 0 {
+            self.kind = Kind::Done;
+            return failed;
+        }
+        match self.restart() {
+            Some(skip) => {
+                let replay = self.raw_prefix.get(skip..).unwrap_or_default().to_vec();
+                let was = std::mem::replace(&mut self.replaying, true);
+                let r = self.push_one(&replay, out, room);
+                self.replaying = was;
+                PushOutcome {
+                    failed: true,
                     limited: r.limited,
-                };
+                }
             }
-            if self.produced == 0 {
+            None => {
+                // Nothing worked: the bytes pass through unchanged.
                 let prefix = std::mem::take(&mut self.raw_prefix);
                 let n = prefix.len().min(room);
                 out.extend_from_slice(&prefix[..n]);
                 self.kind = Kind::Passthrough;
-            } else {
-                self.kind = Kind::Done;
+                failed
             }
         }
-        res
     }
 
     /// End of body: flush what the decoder still holds.
@@ -270,6 +321,41 @@ impl Decoder {
         self.produced += output.len();
         out.extend_from_slice(&output);
         self.kind = Kind::Done;
+    }
+}
+
+/// The decoder a coding starts with: libhtp inflates `gzip` with zlib's automatic header
+/// detection (gzip or zlib wrapper) and `deflate` raw.
+fn start_kind(enc: Encoding) -> Kind {
+    match enc {
+        Encoding::Gzip => Kind::AutoUndecided(Vec::new()),
+        Encoding::Deflate => Kind::Raw(Box::new(DeflateDecoder::new(Sink::default()))),
+    }
+}
+
+/// libhtp's `htp_gzip_decompressor_probe`: the length of a gzip header with flags at the start
+/// of `data` (through the NUL ending a file name or comment; 12 with a header CRC; else 10),
+/// 0 when there is none or it runs past `data`.
+fn gzip_probe(data: &[u8]) -> usize {
+    if data.len() < 10 || data[0] != 0x1f || data[1] != 0x8b || data[3] == 0 {
+        return 0;
+    }
+    let flags = data[3];
+    let n = if flags & (1 << 3) != 0 || flags & (1 << 4) != 0 {
+        data[10..]
+            .iter()
+            .position(|&b| b == 0)
+            .map_or(data.len(), |p| 10 + p)
+            + 1
+    } else if flags & (1 << 1) != 0 {
+        12
+    } else {
+        10
+    };
+    if n > data.len() {
+        0
+    } else {
+        n
     }
 }
 
