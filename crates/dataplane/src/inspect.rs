@@ -256,6 +256,9 @@ struct FlowSide {
     fin_acked: [bool; 2],
     /// The TCP session is closed (both FINs acknowledged, or a RST); the app layer was told.
     closed: bool,
+    /// A mid-stream pickup from a packet other than a SYN/ACK: protocol detection may reverse
+    /// the flow (Suricata's `STREAMTCP_FLAG_MIDSTREAM` without `_MIDSTREAM_SYNACK`).
+    reversible: bool,
     app_closed: bool,
     /// Transactions with new buffers, per direction of the rules that inspect them.
     pending: [Vec<u64>; 2],
@@ -282,6 +285,7 @@ impl FlowSide {
             fin_end: [None; 2],
             fin_acked: [false; 2],
             closed: false,
+            reversible: false,
             app_closed: false,
             pending: [Vec::new(), Vec::new()],
             last_tx: None,
@@ -346,6 +350,8 @@ impl FlowSide {
     }
 
     /// Feeds in-order bytes of `dir` to the app layer (detecting the protocol first).
+    /// Returns true when protocol detection found them going the other way on a reversible
+    /// flow: they were parsed as the other direction's, and the caller must reverse the flow.
     #[allow(clippy::too_many_arguments)]
     fn feed(
         &mut self,
@@ -357,9 +363,9 @@ impl FlowSide {
         limits: &Limits,
         events: &mut Vec<AppEvent>,
         counters: &mut InspectCounters,
-    ) {
+    ) -> bool {
         if data.is_empty() {
-            return;
+            return false;
         }
         let d = dir.index();
         match &mut self.app {
@@ -367,7 +373,7 @@ impl FlowSide {
             AppSlot::Known(a) => a.feed(dir, ts, data, events),
             AppSlot::Detecting { first, unknown } => {
                 if unknown[d] {
-                    return;
+                    return false;
                 }
                 let take = data.len().min(DETECT_MAX.saturating_sub(first[d].len()));
                 first[d].extend_from_slice(&data[..take]);
@@ -375,18 +381,29 @@ impl FlowSide {
                 match st {
                     Detect::Found(p) => {
                         let mut a = Box::new(AppState::new(p, transport, *limits));
+                        // Suricata reverses a mid-stream flow whose data matched the other
+                        // direction's pattern (app-layer.c, `reverse_flow`).
+                        let rev = self.reversible
+                            && transport == AppTransport::Tcp
+                            && seen_reversed(p, dir, &first[d]);
                         let bufs = core::mem::take(first);
+                        let (fdir, odir) = if rev {
+                            (dir.reversed(), dir)
+                        } else {
+                            (dir, dir.reversed())
+                        };
                         // The direction that was recognised first, then the other.
                         let other = dir.reversed();
-                        a.feed(dir, ts, &bufs[d], events);
+                        a.feed(fdir, ts, &bufs[d], events);
                         if !bufs[other.index()].is_empty() && transport == AppTransport::Tcp {
-                            a.feed(other, ts, &bufs[other.index()], events);
+                            a.feed(odir, ts, &bufs[other.index()], events);
                         }
                         if take < data.len() {
-                            a.feed(dir, ts, &data[take..], events);
+                            a.feed(fdir, ts, &data[take..], events);
                         }
                         *counters.app_flows.entry(p.name()).or_default() += 1;
                         self.app = AppSlot::Known(a);
+                        return rev;
                     }
                     Detect::NeedMore
                         if first[d].len() < DETECT_MAX && transport == AppTransport::Tcp => {}
@@ -401,7 +418,24 @@ impl FlowSide {
                 }
             }
         }
+        false
     }
+}
+
+/// Whether the first bytes `b` of `dir`, in which protocol `p` was found, match what Suricata
+/// registers for the other direction: an HTTP status line (to client) or request (to server);
+/// an SMB1/SMB2 response (to client) or request (to server), as its SMB probe tells.
+fn seen_reversed(p: AppProto, dir: Direction, b: &[u8]) -> bool {
+    let to_client = match p {
+        AppProto::Http => b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"HTTP/"),
+        AppProto::Smb => match (b.first(), b.get(4..8)) {
+            (Some(0), Some(b"\xffSMB")) => b.get(13).is_some_and(|f| f & 0x80 != 0),
+            (Some(0), Some(b"\xfeSMB")) => b.get(20).is_some_and(|f| f & 0x01 != 0),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    to_client == (dir == Direction::ToServer)
 }
 
 /// Reads what the stream delivered (both directions) into the raw-stream buffers and the app
@@ -416,8 +450,11 @@ fn deliver(
     limits: &Limits,
     events: &mut Vec<AppEvent>,
     counters: &mut InspectCounters,
-) {
-    let Some(h) = side.stream else { return };
+) -> bool {
+    let Some(h) = side.stream else { return false };
+    // Protocol detection reversed the flow: the stream halves and per-direction state are
+    // swapped here; the caller swaps the flow entry (and the packet's direction).
+    let mut reversed = false;
     for dd in [Direction::ToServer, Direction::ToClient] {
         while let Some(chunk) = streams.pending(h, dd) {
             if chunk.gap_before > 0 {
@@ -432,7 +469,7 @@ fn deliver(
                 raw.clear();
             }
             raw.extend_from_slice(bytes);
-            side.feed(
+            let rev = side.feed(
                 dd,
                 ts,
                 bytes,
@@ -442,9 +479,18 @@ fn deliver(
                 events,
                 counters,
             );
-            streams.consume(h, dd);
+            if rev {
+                side.reverse();
+                streams.reverse(h);
+                reversed = !reversed;
+                streams.consume(h, dd.reversed());
+            } else {
+                streams.consume(h, dd);
+            }
         }
-        let n = new.get(dd);
+    }
+    for dd in [Direction::ToServer, Direction::ToClient] {
+        let n = new.get(if reversed { dd.reversed() } else { dd });
         if n.eof || n.depth_reached {
             side.ended[dd.index()] = true;
         }
@@ -460,6 +506,7 @@ fn deliver(
             }
         }
     }
+    reversed
 }
 
 /// App-layer EVE metadata of an alerting packet: `app_proto` and the transaction's object.
@@ -772,7 +819,7 @@ impl Inspector {
     /// direction (client side first) with a pseudo packet.
     fn end_flow(
         &mut self,
-        st: FlowStats,
+        mut st: FlowStats,
         mut data: FlowDetect,
         ts: Timestamp,
         sink: &mut dyn FnMut(&AlertEvent<'_>),
@@ -793,7 +840,7 @@ impl Inspector {
         }
         let new = self.streams.flush(h, ts);
         let mut events = core::mem::take(&mut self.events);
-        deliver(
+        let reversed = deliver(
             &mut self.streams,
             &mut side,
             new,
@@ -803,6 +850,9 @@ impl Inspector {
             &mut events,
             &mut self.counters,
         );
+        if reversed {
+            core::mem::swap(&mut st.client, &mut st.server);
+        }
         for dir in [Direction::ToServer, Direction::ToClient] {
             if let AppSlot::Known(a) = &mut side.app {
                 a.close(dir, &mut events);
@@ -1003,8 +1053,10 @@ impl Inspector {
                         self.streams.reverse(h);
                     }
                 }
+                side.reversible = fref.app_reversible();
                 let dir = fi.direction;
                 let mut stream_added = false;
+                let mut app_reversed = false;
                 let events = &mut self.events;
                 match pkt.transport {
                     Transport::Tcp {
@@ -1049,7 +1101,7 @@ impl Inspector {
                                             | TcpState::FinWait
                                             | TcpState::Closing
                                     )));
-                        deliver(
+                        app_reversed = deliver(
                             &mut self.streams,
                             side,
                             new,
@@ -1075,6 +1127,15 @@ impl Inspector {
                     _ => {}
                 }
                 side.on_events(events);
+                // Protocol detection reversed the flow: so is this packet (Suricata's
+                // PacketSwap + FlowSwap).
+                let fi = if app_reversed {
+                    fref.reverse();
+                    side.client = fref.stats().client;
+                    FlowInfo::from_ref(&fref)
+                } else {
+                    fi
+                };
                 // `stream_size`: the session's sizes after this packet, client first.
                 info.app.stream_size = side.stream.and_then(|h| self.streams.tracker(h)).map(|t| {
                     [
@@ -1086,7 +1147,7 @@ impl Inspector {
                     &self.engine,
                     &mut self.ctx,
                     side,
-                    info,
+                    info.with_flow(fi),
                     stream_added,
                     false,
                     self.raw_chunk,
@@ -1286,6 +1347,75 @@ mod tests {
                 (5, vec![10, 12], Some("http"), true)
             ]
         );
+    }
+
+    /// A mid-stream pickup that saw the server's response first (suricata-verify bug-7552-01):
+    /// when the response reaches the app layer, protocol detection reverses the flow as
+    /// Suricata does, so the client's ACK is to_server and the response is inspected as
+    /// to_client data (at flow end, the pseudo packet going from the server).
+    #[test]
+    fn midstream_response_first_reverses_the_flow() {
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (c0, s0) = (100u32, 500u32);
+        let pkts = [
+            tcp(false, PSH_ACK, s0, c0, resp),
+            tcp(true, ACK, c0, s0 + resp.len() as u32, b""),
+        ];
+        let load = Loader::default().load_str(
+            "t.rules",
+            "alert http any any -> any any (http.stat_code; content:\"200\"; sid:1;)\n\
+             alert tcp any 1234 -> any 80 (flow:to_server; sid:2;)\n",
+        );
+        let (engine, _) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::replay(true)).expect("inspector");
+        let mut out = Vec::new();
+        let mut sink = |ev: &AlertEvent<'_>| {
+            let sids: Vec<u32> = ev.alerts.iter().map(|a| a.sid).collect();
+            out.push((ev.pcap_cnt, sids, ev.pkt.src, ev.flow.map(|f| f.direction)));
+        };
+        for (i, p) in pkts.iter().enumerate() {
+            insp.process_frame(Timestamp::from_secs(1), i as u64 + 1, 101, p, &mut sink);
+        }
+        insp.finish(Timestamp::from_secs(2), &mut sink);
+        let server: core::net::IpAddr = [10, 0, 0, 2].into();
+        let client: core::net::IpAddr = [10, 0, 0, 1].into();
+        assert_eq!(
+            out,
+            vec![
+                (2, vec![2], client, Some(Direction::ToServer)),
+                (0, vec![1], server, Some(Direction::ToClient)),
+            ]
+        );
+        let st = insp.flow_table().counters();
+        assert_eq!(st.midstream_pickups, 1);
+    }
+
+    /// Which first bytes Suricata's detection takes as going the other way.
+    #[test]
+    fn app_data_seen_in_the_other_direction() {
+        let (ts, tc) = (Direction::ToServer, Direction::ToClient);
+        assert!(seen_reversed(AppProto::Http, ts, b"HTTP/1.1 200 OK\r\n"));
+        assert!(!seen_reversed(AppProto::Http, tc, b"HTTP/1.1 200 OK\r\n"));
+        assert!(seen_reversed(AppProto::Http, tc, b"GET / HTTP/1.1\r\n"));
+        assert!(!seen_reversed(AppProto::Http, ts, b"GET / HTTP/1.1\r\n"));
+        // SMB1: flags byte 0x98 has the reply bit; SMB2: flags bit 0 (server to redirector).
+        let mut smb1 = vec![
+            0, 0, 0, 0x40, 0xff, b'S', b'M', b'B', 0x73, 0, 0, 0, 0, 0x98,
+        ];
+        assert!(seen_reversed(AppProto::Smb, ts, &smb1));
+        smb1[13] = 0x18;
+        assert!(!seen_reversed(AppProto::Smb, ts, &smb1));
+        assert!(seen_reversed(AppProto::Smb, tc, &smb1));
+        let mut smb2 = vec![0, 0, 0, 0x40, 0xfe, b'S', b'M', b'B', 64, 0];
+        smb2.extend_from_slice(&[0; 10]);
+        smb2.extend_from_slice(&[1, 0, 0, 0]);
+        assert!(seen_reversed(AppProto::Smb, ts, &smb2));
+        assert!(!seen_reversed(AppProto::Tls, ts, &[0x16, 3, 1]));
     }
 
     /// DNS over UDP: detected by port and content, the query inspected on the packet itself.

@@ -390,6 +390,13 @@ impl<T> FlowRef<'_, T> {
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.entry.data
     }
+    /// Whether the app layer may reverse this flow ([`FlowRef::reverse`]): a TCP session picked
+    /// up mid-stream from a packet other than a SYN/ACK (Suricata's `STREAMTCP_FLAG_MIDSTREAM`
+    /// without `_MIDSTREAM_SYNACK`: its sender was taken as the client without evidence).
+    pub fn app_reversible(&self) -> bool {
+        use crate::tcp::sflag::{MIDSTREAM, MIDSTREAM_SYNACK};
+        self.entry.tcp.flags & (MIDSTREAM | MIDSTREAM_SYNACK) == MIDSTREAM
+    }
     /// Swaps client and server (for the app layer when it finds a picked-up flow's request going
     /// the other way, as Suricata does); this packet's direction flips too.
     pub fn reverse(&mut self) {
@@ -1077,6 +1084,33 @@ mod tests {
         let f = t.process(ts(4), 0, &p).unwrap();
         assert!(f.flags().contains(PacketFlags::MIDSTREAM));
         assert_eq!(f.stats().client.1, 40000);
+        // Put the right way round by its SYN/ACK: the app layer may not reverse it.
+        assert!(!f.app_reversible());
+    }
+
+    /// An ACK pickup took its sender as the client without evidence: the app layer may
+    /// reverse it (suricata-verify bug-7552-01), and then the next packets see the new
+    /// orientation. A session seen from its SYN may not be reversed.
+    #[test]
+    fn test_app_layer_reversal_of_ack_pickup() {
+        use Direction::{ToClient as C, ToServer as S};
+        let mut t = small(16, FlowConfig::default());
+        let b = tcp(SRV, CLI, PA, b"HTTP/1.1 200 OK");
+        let p = decode_inner(0x0800, &b).unwrap();
+        let mut f = t.process(ts(1), 0, &p).unwrap();
+        assert!(f.app_reversible());
+        assert_eq!(f.direction(), S);
+        f.reverse();
+        assert_eq!((f.direction(), f.stats().client.1), (C, 40000));
+        assert_eq!(f.stats().pkts_to_client, 1);
+        assert_eq!(step(&mut t, 2, &tcp(CLI, SRV, A, b"")).1, S);
+        t.check_invariants();
+
+        let mut t = small(16, FlowConfig::default());
+        step(&mut t, 1, &tcp(CLI, SRV, TcpFlags::SYN, b""));
+        let b = tcp(SRV, CLI, SA, b"");
+        let p = decode_inner(0x0800, &b).unwrap();
+        assert!(!t.process(ts(1), 0, &p).unwrap().app_reversible());
     }
 
     #[test]

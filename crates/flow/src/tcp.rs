@@ -70,6 +70,8 @@ pub(crate) mod sflag {
     pub const FIN_SERVER: u8 = 0x10;
     /// TCP Fast Open: the SYN or SYN/ACK carried the TFO option.
     pub const TFO: u8 = 0x20;
+    /// Picked up mid-stream from a SYN/ACK (the flow was already put the right way round).
+    pub const MIDSTREAM_SYNACK: u8 = 0x40;
 }
 
 /// TCP option kinds for Fast Open: the assigned one and the two experimental ones (used with
@@ -179,7 +181,7 @@ impl TcpTrack {
                         // The SYN/ACK's receiver is the client.
                         out.reverse = d == Direction::ToServer;
                         self.state = TcpState::SynRecv;
-                        self.flags = sflag::MIDSTREAM;
+                        self.flags = sflag::MIDSTREAM | sflag::MIDSTREAM_SYNACK;
                     }
                 } else if syn {
                     out.reverse = d == Direction::ToClient;
