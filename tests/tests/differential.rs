@@ -133,22 +133,20 @@ const PROTOS: &[&str] = &[
 
 /// Buffer families Seawall provides (suricata-verify `buf:` features).
 fn buffer_supported(b: &str) -> bool {
-    const UNSUPPORTED: &[&str] = &["http.request_header", "http.response_header"];
-    !UNSUPPORTED.contains(&b)
-        && [
-            "http",
-            "file",
-            "tls",
-            "ja3",
-            "ja4",
-            "dns",
-            "prefilter",
-            "pkt_data",
-            "uricontent",
-            "dotprefix",
-        ]
-        .iter()
-        .any(|p| b.starts_with(p))
+    [
+        "http",
+        "file",
+        "tls",
+        "ja3",
+        "ja4",
+        "dns",
+        "prefilter",
+        "pkt_data",
+        "uricontent",
+        "dotprefix",
+    ]
+    .iter()
+    .any(|p| b.starts_with(p))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -204,6 +204,7 @@ impl EventKind {
                 Buffer::HttpAcceptLang,
                 Buffer::HttpConnection,
                 Buffer::HttpStart,
+                Buffer::HttpRequestHeader,
             ],
             EventKind::HttpRequestBody => &[Buffer::HttpRequestBody, Buffer::FileData],
             EventKind::HttpResponseHeaders => &[
@@ -220,6 +221,7 @@ impl EventKind {
                 Buffer::HttpLocation,
                 Buffer::HttpServer,
                 Buffer::HttpStart,
+                Buffer::HttpResponseHeader,
             ],
             EventKind::HttpResponseBody => &[Buffer::HttpResponseBody, Buffer::FileData],
             EventKind::TlsClientHello => &[
@@ -405,6 +407,7 @@ impl<'a> TxBuffers<'a> {
                 t.san.iter().map(Vec::as_slice).collect()
             }
             (TxBuffers::Dns(d), Buffer::DnsQuery) => d.queries().collect(),
+            (TxBuffers::Http(h), _) => h.get_all(dir, b),
             _ => self.get(dir, b).into_iter().collect(),
         }
     }

@@ -645,9 +645,6 @@ fn buffer_proto(b: Buffer) -> Result<Option<AppProto>, Skip> {
         | Buffer::Ja3sHash
         | Buffer::Ja3sString
         | Buffer::Ja4Hash => Some(AppProto::Tls),
-        Buffer::HttpRequestHeader | Buffer::HttpResponseHeader => {
-            return Err(format!("buffer not supported yet: {}", b.name()))
-        }
         _ => match b.app_family() {
             Some("http") => Some(AppProto::Http),
             Some("tls") => Some(AppProto::Tls),
@@ -667,7 +664,11 @@ fn buffer_proto(b: Buffer) -> Result<Option<AppProto>, Skip> {
 fn is_multi_buffer(b: Buffer) -> bool {
     matches!(
         b,
-        Buffer::TlsCerts | Buffer::TlsSubjectAltName | Buffer::DnsQuery
+        Buffer::TlsCerts
+            | Buffer::TlsSubjectAltName
+            | Buffer::DnsQuery
+            | Buffer::HttpRequestHeader
+            | Buffer::HttpResponseHeader
     )
 }
 
@@ -686,6 +687,7 @@ fn buffer_dirs(b: Buffer) -> u8 {
         | Buffer::HttpAcceptEnc
         | Buffer::HttpAcceptLang
         | Buffer::HttpRequestBody
+        | Buffer::HttpRequestHeader
         | Buffer::TlsSni
         | Buffer::Ja3Hash
         | Buffer::Ja3String
@@ -697,6 +699,7 @@ fn buffer_dirs(b: Buffer) -> u8 {
         | Buffer::HttpLocation
         | Buffer::HttpServer
         | Buffer::HttpResponseBody
+        | Buffer::HttpResponseHeader
         | Buffer::Ja3sHash
         | Buffer::Ja3sString
         | Buffer::TlsCerts

@@ -220,7 +220,9 @@ impl Decoder {
             let pending = std::mem::take(buf);
             if cmf == 0x1f && flg == 0x8b {
                 self.kind = Kind::Gzip(Box::new(GzDecoder::new(Sink::default())));
-            } else if cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+            } else if cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
             {
                 self.kind = Kind::Zlib(Box::new(ZlibDecoder::new(Sink::default())));
             } else {

@@ -49,6 +49,9 @@ pub struct Head {
     pub header_names: Vec<u8>,
     /// `http.start` buffer.
     pub start: Vec<u8>,
+    /// `http.request_header` / `http.response_header` instances: one `Name: value` per
+    /// (combined) header, cookies included, as ranges of `start`.
+    pub lines: Vec<(u32, u32)>,
 }
 
 impl Head {
@@ -61,8 +64,16 @@ impl Head {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// The `Name: value` instances (`http.request_header` / `http.response_header`).
+    pub fn header_lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.lines
+            .iter()
+            .filter_map(|&(a, b)| self.start.get(a as usize..b as usize))
+    }
+
     fn mem(&self) -> usize {
         self.line.capacity()
+            + self.lines.capacity() * 8
             + self.raw.capacity()
             + self.header_norm.capacity()
             + self.header_names.capacity()
@@ -190,6 +201,8 @@ impl HttpTx {
             Buffer::HttpHeader => self.head(dir).map(|h| h.header_norm.as_slice()),
             Buffer::HttpHeaderRaw => self.head(dir).map(|h| h.raw.as_slice()),
             Buffer::HttpHeaderNames => self.head(dir).map(|h| h.header_names.as_slice()),
+            Buffer::HttpRequestHeader => req.and_then(|r| r.head.header_lines().next()),
+            Buffer::HttpResponseHeader => resp.and_then(|r| r.head.header_lines().next()),
             Buffer::HttpStart => self.head(dir).map(|h| h.start.as_slice()),
             Buffer::HttpContentType => self.head(dir).and_then(|h| h.header("Content-Type")),
             Buffer::HttpContentLen => self.head(dir).and_then(|h| h.header("Content-Length")),
@@ -198,6 +211,24 @@ impl HttpTx {
                 Direction::ToClient => resp.and_then(|r| r.head.header("Set-Cookie")),
             },
             _ => None,
+        }
+    }
+
+    /// Every instance of a multi-buffer (`http.request_header`, `http.response_header`: one
+    /// per header, in order); other buffers: [`Self::get`]'s one, if any.
+    pub fn get_all(&self, dir: Direction, b: Buffer) -> Vec<&[u8]> {
+        match b {
+            Buffer::HttpRequestHeader => self
+                .request
+                .as_ref()
+                .map(|r| r.head.header_lines().collect())
+                .unwrap_or_default(),
+            Buffer::HttpResponseHeader => self
+                .response
+                .as_ref()
+                .map(|r| r.head.header_lines().collect())
+                .unwrap_or_default(),
+            _ => self.get(dir, b).into_iter().collect(),
         }
     }
 
@@ -343,7 +374,7 @@ pub(crate) fn mem_bound(l: &Limits) -> usize {
     let head = l.http_head_limit.max(1);
     // A parsed head keeps the line, raw block, normalized header, names, start (each <= ~2x head
     // size) and the combined headers; request URIs normalized add 2 more copies.
-    let per_head = 14 * head + l.http_max_headers * 96 + 1024;
+    let per_head = 16 * head + l.http_max_headers * 96 + 1024;
     let per_tx = std::mem::size_of::<HttpTx>()
         + std::mem::size_of::<Request>()
         + std::mem::size_of::<Response>()
@@ -1375,10 +1406,16 @@ fn build_head(line: &[u8], block: &[u8], headers: Vec<(Vec<u8>, Vec<u8>)>, respo
     let mut header_names = b"\r\n".to_vec();
     let mut start = line.to_vec();
     start.extend_from_slice(b"\r\n");
+    let mut lines = Vec::with_capacity(headers.len());
     for (n, v) in &headers {
         header_names.extend_from_slice(n);
         header_names.extend_from_slice(b"\r\n");
+        let a = start.len();
         push_line(&mut start, n, v);
+        lines.push((
+            u32::try_from(a).unwrap_or(u32::MAX),
+            u32::try_from(start.len() - 2).unwrap_or(u32::MAX),
+        ));
         if !n.eq_ignore_ascii_case(skip) {
             push_line(&mut header_norm, n, v);
         }
@@ -1392,6 +1429,7 @@ fn build_head(line: &[u8], block: &[u8], headers: Vec<(Vec<u8>, Vec<u8>)>, respo
         header_norm,
         header_names,
         start,
+        lines,
     }
 }
 
