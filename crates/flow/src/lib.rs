@@ -3,7 +3,9 @@
 //!
 //! What it does, per worker, for every decoded inner packet:
 //! - [`decode_frame`] reduces a capture frame (Ethernet with VLAN/QinQ, Linux SLL/SLL2, raw IP,
-//!   GWLB GENEVE) to the L3 packet that `seawall_wire::decode_inner` takes;
+//!   GWLB GENEVE, MPLS, NSH, PPP, Cisco HDLC) to the L3 packet that `seawall_wire::decode_inner`
+//!   takes, and [`decapsulate`] opens the tunnels Suricata opens (GRE, ERSPAN, VXLAN, GENEVE,
+//!   Teredo, IP in IP) so their packets are inspected as packets of their own;
 //! - [`Defrag`] reassembles IPv4/IPv6 fragments (Suricata's defaults: memcap 32 MiB, 65535
 //!   trackers, timeout 60 s, BSD overlap policy) into pooled buffers;
 //! - [`FlowTable::process`] maps the packet to its flow — key = GWLB endpoint id + symmetric
@@ -52,12 +54,13 @@ pub mod link;
 pub mod stream;
 mod table;
 mod tcp;
+pub mod tunnel;
 
 pub use defrag::{
     Defrag, DefragConfig, DefragCounters, DefragDrop, DefragResult, OverlapPolicy, Reassembled,
 };
 pub use key::{Direction, FlowKey, Untracked};
-pub use link::{decode_frame, linktype, Frame, FrameError};
+pub use link::{decode_frame, decode_link, linktype, Frame, FrameError, MAX_LAYERS};
 pub use stream::{
     Chunk, Delivery, DirNew, NewData, OverlapPolicy as StreamOverlapPolicy, Segment, StreamConfig,
     StreamCounters, StreamHandle, StreamPool, StreamTable, StreamTracker,
@@ -66,6 +69,7 @@ pub use table::{
     ConfigError, FlowConfig, FlowCounters, FlowRef, FlowStats, FlowTable, PacketFlags, Timeouts,
 };
 pub use tcp::TcpState;
+pub use tunnel::{decapsulate, Decap, TunnelError, TunnelKind};
 
 /// A packet timestamp: microseconds since the Unix epoch (as in a pcap record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
