@@ -45,11 +45,14 @@ use seawall_detect::{
     Alert, AppInput, DetectCtx, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted, TxRef, Verdict,
 };
 use seawall_flow::stream::{NewData, Segment, StreamConfig, StreamHandle, StreamTable};
+use seawall_flow::tunnel::{decapsulate, has_flow, layer_endpoint, TunnelKind};
 use seawall_flow::{
-    decode_frame, Defrag, DefragConfig, DefragResult, Direction, FlowConfig, FlowStats, FlowTable,
+    decode_link, Defrag, DefragConfig, DefragResult, Direction, FlowConfig, FlowStats, FlowTable,
     PacketFlags, TcpState, Timestamp,
 };
-use seawall_wire::{decode_inner, GwlbMeta, InnerPacket, IpVersion, Ports, TcpFlags, Transport};
+use seawall_wire::{
+    decode_inner, FiveTuple, GwlbMeta, InnerPacket, IpVersion, Ports, TcpFlags, Transport,
+};
 
 /// Settings of one [`Inspector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +115,23 @@ pub enum Origin<'a> {
     },
     /// A GWLB datagram's inner packet (raw IP, link type 101 in EVE).
     Gwlb,
+    /// A packet decapsulated from a tunnel (raw IP, link type 101 in EVE, as Suricata logs
+    /// tunnel packets).
+    Tunnel,
+}
+
+/// The tunnel a packet came out of (Suricata's EVE `tunnel` object: the root packet's tuple,
+/// its `pcap_cnt` and the depth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelInfo {
+    /// Tunnel depth (Suricata's recursion level): 1 for a packet inside one tunnel.
+    pub depth: u8,
+    /// The encapsulation the packet came out of.
+    pub kind: TunnelKind,
+    /// The root (outermost) packet's capture number; 0 when live or rebuilt.
+    pub root_pcap_cnt: u64,
+    /// The root packet's 5-tuple.
+    pub root: FiveTuple,
 }
 
 /// One inspected packet that raised alerts, borrowed for the sink.
@@ -142,6 +162,8 @@ pub struct AlertEvent<'a> {
     /// The app-layer object Suricata adds to alerts on this flow (`"http"`, `"tls"`, `"dns"`
     /// with its value), from the transaction inspected on this packet or the flow's latest.
     pub app_meta: Option<(&'static str, serde_json::Value)>,
+    /// Set for a packet decapsulated from a tunnel (its `pcap_cnt` is then 0, as Suricata's).
+    pub tunnel: Option<TunnelInfo>,
 }
 
 /// Counters of one inspector (summed by the caller across workers).
@@ -176,6 +198,12 @@ pub struct InspectCounters {
     pub app_txs: u64,
     /// Raw-stream inspections run.
     pub raw_inspections: u64,
+    /// Tunnel packets decapsulated (and inspected as packets of their own), by encapsulation.
+    pub tunnels: BTreeMap<&'static str, u64>,
+    /// Tunnel carriers whose tunnel was not opened (malformed or unsupported encapsulation, or
+    /// an inner packet Suricata discards), and tunnels that carried nothing inspectable, by
+    /// reason; the carrier is inspected either way.
+    pub tunnel_errors: BTreeMap<&'static str, u64>,
 }
 
 impl InspectCounters {
@@ -196,6 +224,8 @@ impl InspectCounters {
             (&mut self.defrag_drops, &other.defrag_drops),
             (&mut self.untracked, &other.untracked),
             (&mut self.app_flows, &other.app_flows),
+            (&mut self.tunnels, &other.tunnels),
+            (&mut self.tunnel_errors, &other.tunnel_errors),
         ] {
             for (k, v) in src {
                 *dst.entry(k).or_default() += v;
@@ -655,6 +685,79 @@ impl std::fmt::Debug for Inspector {
     }
 }
 
+/// Where a packet sits: the flow-key context it belongs to and how deep in tunnels.
+#[derive(Debug, Clone, Copy)]
+struct Layer {
+    /// Flow-table endpoint of the context's depth 0: the GWLB endpoint id, or the capture's
+    /// VLAN ids ([`seawall_flow::FlowKey::capture_endpoint`]).
+    base: u64,
+    /// Tunnels between the context and this packet (Suricata keys flows on it).
+    depth: u8,
+    /// Decoder layers before this packet's IP header.
+    layers: u8,
+    gwlb: Option<GwlbMeta>,
+    tunnel: Option<TunnelInfo>,
+}
+
+impl Layer {
+    fn endpoint(&self) -> u64 {
+        layer_endpoint(self.base, self.depth)
+    }
+
+    /// The layer of the packet `f` that `carrier` (of this layer, capture number `pcap_cnt`)
+    /// carries in a `kind` tunnel. A GENEVE datagram with the AWS options starts a GWLB context
+    /// keyed on its endpoint id, as the appliance keys the packets GWLB sends it.
+    fn inner(
+        &self,
+        kind: TunnelKind,
+        f: &seawall_flow::Frame<'_>,
+        pcap_cnt: u64,
+        carrier: &InnerPacket<'_>,
+    ) -> Layer {
+        let (root, root_pcap_cnt, depth) = match self.tunnel {
+            Some(t) => (t.root, t.root_pcap_cnt, t.depth),
+            None => (carrier.five_tuple(), pcap_cnt, 0),
+        };
+        let tunnel = Some(TunnelInfo {
+            depth: depth.saturating_add(1),
+            kind,
+            root_pcap_cnt,
+            root,
+        });
+        let (base, depth, gwlb) = match (f.gwlb, self.gwlb) {
+            (Some(m), _) => (m.endpoint.0, 0, Some(m)),
+            (None, Some(m)) => (self.base, self.depth.saturating_add(1), Some(m)),
+            (None, None) => (
+                seawall_flow::FlowKey::capture_endpoint(f.vlan),
+                self.depth.saturating_add(1),
+                None,
+            ),
+        };
+        Layer {
+            base,
+            depth,
+            layers: f.layers,
+            gwlb,
+            tunnel,
+        }
+    }
+}
+
+/// `pkt` with no payload to inspect (a tunnel carrier): header rules still see it, payload
+/// rules and the UDP app layer don't.
+fn without_payload<'a>(pkt: &InnerPacket<'a>) -> InnerPacket<'a> {
+    let mut p = *pkt;
+    p.transport = match p.transport {
+        Transport::Udp { ports, .. } => Transport::Udp {
+            ports,
+            payload: &[],
+        },
+        Transport::Other { .. } => Transport::Other { payload: &[] },
+        t => t,
+    };
+    p
+}
+
 fn bump(map: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
     *map.entry(reason).or_default() += 1;
 }
@@ -712,8 +815,10 @@ impl Inspector {
     }
 
     /// Inspects one capture frame. `sink` is called for every inspected packet that raised
-    /// alerts (the frame itself, and the packet it completes when it is the last fragment).
-    /// Returns the frame's verdict (`Pass` for frames that carry no inspectable packet).
+    /// alerts (the frame itself, the packet it completes when it is the last fragment, and the
+    /// packets of the tunnels it carries: GRE, VXLAN, GENEVE, ... as Suricata decodes them,
+    /// see [`seawall_flow::tunnel`]). Returns the frame's verdict (`Pass` for frames that carry
+    /// no inspectable packet; the worst verdict of its packets otherwise).
     pub fn process_frame(
         &mut self,
         ts: Timestamp,
@@ -724,21 +829,22 @@ impl Inspector {
     ) -> Verdict {
         self.counters.packets += 1;
         self.counters.bytes += frame.len() as u64;
-        let f = match decode_frame(linktype, frame) {
+        let f = match decode_link(linktype, frame) {
             Ok(f) => f,
             Err(e) => {
                 bump(&mut self.counters.decode_errors, e.reason());
                 return Verdict::Pass;
             }
         };
-        let endpoint = match f.gwlb {
-            Some(m) => m.endpoint.0,
-            None => seawall_flow::FlowKey::capture_endpoint(f.vlan),
+        let layer = Layer {
+            base: seawall_flow::FlowKey::capture_endpoint(f.vlan),
+            depth: 0,
+            layers: f.layers,
+            gwlb: None,
+            tunnel: None,
         };
         let origin = Origin::Capture { linktype, frame };
-        self.process_l3(
-            ts, pcap_cnt, endpoint, f.gwlb, f.protocol, f.l3, origin, sink,
-        )
+        self.process_l3(ts, pcap_cnt, layer, f.protocol, f.l3, origin, sink)
     }
 
     /// Inspects the inner packet of a GWLB datagram (`protocol` 0x0800/0x86DD, as in the GENEVE
@@ -753,16 +859,14 @@ impl Inspector {
     ) -> Verdict {
         self.counters.packets += 1;
         self.counters.bytes += inner.len() as u64;
-        self.process_l3(
-            ts,
-            0,
-            meta.endpoint.0,
-            Some(meta),
-            protocol,
-            inner,
-            Origin::Gwlb,
-            sink,
-        )
+        let layer = Layer {
+            base: meta.endpoint.0,
+            depth: 0,
+            layers: 0,
+            gwlb: Some(meta),
+            tunnel: None,
+        };
+        self.process_l3(ts, 0, layer, protocol, inner, Origin::Gwlb, sink)
     }
 
     /// Expires flows and fragment trackers idle at `now` (bounded work). Called automatically
@@ -942,6 +1046,7 @@ impl Inspector {
                     verdict,
                     app_proto,
                     app_meta,
+                    tunnel: None,
                 });
             }
         }
@@ -964,8 +1069,7 @@ impl Inspector {
         &mut self,
         ts: Timestamp,
         pcap_cnt: u64,
-        endpoint: u64,
-        gwlb: Option<GwlbMeta>,
+        layer: Layer,
         protocol: u16,
         l3: &[u8],
         origin: Origin<'_>,
@@ -979,30 +1083,48 @@ impl Inspector {
                 return Verdict::Pass;
             }
         };
+        self.process_decoded(ts, pcap_cnt, layer, &pkt, l3, origin, sink)
+    }
+
+    /// A decoded packet (a frame's own, or a tunnel's): fragments are inspected on their own
+    /// and the packet they complete is inspected (and its tunnels opened) with `pcap_cnt` 0.
+    #[allow(clippy::too_many_arguments)]
+    fn process_decoded(
+        &mut self,
+        ts: Timestamp,
+        pcap_cnt: u64,
+        layer: Layer,
+        pkt: &InnerPacket<'_>,
+        l3: &[u8],
+        origin: Origin<'_>,
+        sink: &mut dyn FnMut(&AlertEvent<'_>),
+    ) -> Verdict {
         if pkt.fragment.is_none() {
-            return self.inspect(ts, pcap_cnt, endpoint, gwlb, &pkt, l3, origin, false, sink);
+            return self.carry(ts, pcap_cnt, layer, pkt, l3, origin, false, sink);
         }
         // A fragment: inspected on its own (no flow), then the rebuilt packet if it completes one.
         self.counters.fragments += 1;
-        let verdict = self.inspect(ts, pcap_cnt, endpoint, gwlb, &pkt, l3, origin, false, sink);
-        match self.defrag.insert(ts, endpoint, l3, &pkt) {
+        let endpoint = layer.endpoint();
+        let verdict = self.inspect(
+            ts,
+            pcap_cnt,
+            endpoint,
+            layer.gwlb,
+            pkt,
+            l3,
+            origin,
+            false,
+            layer.tunnel,
+            sink,
+        );
+        match self.defrag.insert(ts, endpoint, l3, pkt) {
             DefragResult::Held => {}
             DefragResult::Dropped(d) => bump(&mut self.counters.defrag_drops, d.reason()),
             DefragResult::Complete(r) => {
                 self.counters.reassembled += 1;
                 match decode_inner(r.protocol(), r.bytes()) {
                     Ok(whole) => {
-                        let v = self.inspect(
-                            ts,
-                            0,
-                            endpoint,
-                            gwlb,
-                            &whole,
-                            r.bytes(),
-                            origin,
-                            true,
-                            sink,
-                        );
+                        let v = self.carry(ts, 0, layer, &whole, r.bytes(), origin, true, sink);
                         if !is_pass(&v) {
                             self.counters.dropped += 1;
                         }
@@ -1013,6 +1135,75 @@ impl Inspector {
             }
         }
         verdict
+    }
+
+    /// A whole packet: the tunnel it carries, if any, is opened and its packet inspected first
+    /// (as Suricata runs tunnel packets through detection before their carrier), then the
+    /// packet itself, without its payload when it carried a tunnel packet (Suricata's
+    /// `PKT_NOPAYLOAD_INSPECTION`: header rules still match the carrier). Nesting is bounded by
+    /// Suricata's 16 decoder layers. Returns the worst verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn carry(
+        &mut self,
+        ts: Timestamp,
+        pcap_cnt: u64,
+        layer: Layer,
+        pkt: &InnerPacket<'_>,
+        l3: &[u8],
+        origin: Origin<'_>,
+        reassembled: bool,
+        sink: &mut dyn FnMut(&AlertEvent<'_>),
+    ) -> Verdict {
+        let mut inner_verdict = Verdict::Pass;
+        let mut carried = false;
+        match decapsulate(pkt, layer.layers.saturating_add(1)) {
+            Ok(None) => {}
+            Err(e) => bump(&mut self.counters.tunnel_errors, e.reason()),
+            Ok(Some(d)) => match d.inner {
+                // A tunnel packet without IP (ARP, PPP control): it exists, nothing to inspect.
+                Err(e) => {
+                    carried = true;
+                    bump(&mut self.counters.tunnels, d.kind.name());
+                    bump(&mut self.counters.tunnel_errors, e.reason());
+                }
+                Ok(f) => match decode_inner(f.protocol, f.l3) {
+                    // Suricata discards a tunnel packet whose IP header is invalid.
+                    Err(e) if !d.keeps_tunnel(e) => {
+                        bump(&mut self.counters.tunnel_errors, e.reason());
+                    }
+                    Err(e) => {
+                        carried = true;
+                        bump(&mut self.counters.tunnels, d.kind.name());
+                        bump(&mut self.counters.decode_errors, e.reason());
+                    }
+                    Ok(inner) => {
+                        carried = true;
+                        bump(&mut self.counters.tunnels, d.kind.name());
+                        let next = layer.inner(d.kind, &f, pcap_cnt, pkt);
+                        inner_verdict =
+                            self.process_decoded(ts, 0, next, &inner, f.l3, Origin::Tunnel, sink);
+                    }
+                },
+            },
+        }
+        let shown = if carried { without_payload(pkt) } else { *pkt };
+        let v = self.inspect(
+            ts,
+            pcap_cnt,
+            layer.endpoint(),
+            layer.gwlb,
+            &shown,
+            l3,
+            origin,
+            reassembled,
+            layer.tunnel,
+            sink,
+        );
+        if is_pass(&v) {
+            inner_verdict
+        } else {
+            v
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1026,6 +1217,7 @@ impl Inspector {
         l3: &[u8],
         origin: Origin<'_>,
         reassembled: bool,
+        tunnel: Option<TunnelInfo>,
         sink: &mut dyn FnMut(&AlertEvent<'_>),
     ) -> Verdict {
         self.counters.inspected += 1;
@@ -1035,7 +1227,15 @@ impl Inspector {
         info.reassembled = reassembled;
         let mut app_proto = None;
         let mut app_meta = None;
-        let (verdict, flow) = match self.flows.process(ts, endpoint, pkt) {
+        // Suricata tracks flows only for TCP, UDP, ICMP, SCTP, ESP (and 6in4 carriers).
+        let tracked = if has_flow(pkt) {
+            self.flows
+                .process(ts, endpoint, pkt)
+                .map_err(|u| u.reason())
+        } else {
+            Err("no_flow_protocol")
+        };
+        let (verdict, flow) = match tracked {
             Ok(mut fref) => {
                 let fi = FlowInfo::from_ref(&fref);
                 let mut info = info.with_flow(fi);
@@ -1159,8 +1359,8 @@ impl Inspector {
                 app_meta = meta;
                 (v, Some(fi))
             }
-            Err(u) => {
-                bump(&mut self.counters.untracked, u.reason());
+            Err(reason) => {
+                bump(&mut self.counters.untracked, reason);
                 let v = self
                     .engine
                     .inspect(&mut self.ctx, &info, None, &mut self.alerts);
@@ -1182,6 +1382,7 @@ impl Inspector {
                 verdict,
                 app_proto,
                 app_meta,
+                tunnel,
             });
         }
         if !reassembled && !is_pass(&verdict) {
@@ -1449,5 +1650,112 @@ mod tests {
             &[p],
         );
         assert_eq!(got, vec![(1, vec![7], Some("dns"), true)]);
+    }
+
+    /// A 20-byte IPv4 header from 172.16.0.1 to 172.16.0.2 with `proto` and `payload`.
+    fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut v = vec![0x45, 0];
+        v.extend_from_slice(&total.to_be_bytes());
+        v.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0, 172, 16, 0, 1, 172, 16, 0, 2]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// Replays raw-IP `pkts` and returns (pcap_cnt, sids, tunnel depth) per alerting packet,
+    /// with the counters.
+    fn run_tunnels(rules: &str, pkts: &[Vec<u8>]) -> (Vec<(u64, Vec<u32>, u8)>, InspectCounters) {
+        let load = Loader::default().load_str("t.rules", rules);
+        assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
+        let (engine, _) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::replay(false)).expect("inspector");
+        let mut out = Vec::new();
+        let mut sink = |ev: &AlertEvent<'_>| {
+            assert_eq!(ev.tunnel.is_some(), ev.origin == Origin::Tunnel);
+            out.push((
+                ev.pcap_cnt,
+                ev.alerts.iter().map(|a| a.sid).collect(),
+                ev.tunnel.map_or(0, |t| t.depth),
+            ));
+        };
+        for (i, p) in pkts.iter().enumerate() {
+            insp.process_frame(Timestamp::from_secs(1), i as u64 + 1, 101, p, &mut sink);
+        }
+        insp.finish(Timestamp::from_secs(2), &mut sink);
+        (out, insp.counters())
+    }
+
+    /// Tunnels as Suricata opens them: the inner packet is inspected first as a packet of its
+    /// own (pcap_cnt 0, its own flow), then the carrier with header rules only; GRE carriers
+    /// have no flow (an IP-only rule fires on each); a GRE-in-GRE nests.
+    #[test]
+    fn tunnel_packets_are_inspected_as_packets_of_their_own() {
+        let inner = tcp(true, SYN, 1, 0, b"");
+        let gre = |payload: &[u8]| {
+            let mut g = vec![0x20, 0, 0x08, 0x00, 0, 0, 0, 9];
+            g.extend_from_slice(payload);
+            outer_ipv4(47, &g)
+        };
+        let rules = "alert tcp any any -> any 80 (flags:S; sid:1;)\n\
+                     alert ip any any -> any any (ip_proto:47; sid:2;)\n\
+                     alert ip 172.16.0.1 any -> any any (sid:3;)\n";
+        let pkts = vec![gre(&inner), gre(&inner), gre(&gre(&inner))];
+        let (got, c) = run_tunnels(rules, &pkts);
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![1], 1),
+                (1, vec![2, 3], 0),
+                (0, vec![1], 1),
+                (2, vec![2, 3], 0),
+                // The inner SYN again (a retransmission on the same inner flow), then the
+                // middle GRE packet (depth 1, its own IP-only match), then the root.
+                (0, vec![1], 2),
+                (0, vec![2, 3], 1),
+                (3, vec![2, 3], 0),
+            ]
+        );
+        assert_eq!(c.tunnels.get("gre"), Some(&4));
+        assert_eq!(c.untracked.get("no_flow_protocol"), Some(&4));
+        // A GRE protocol Suricata does not open: counted, the carrier inspected alone.
+        let mut aruba = vec![0, 0, 0x83, 0x00];
+        aruba.extend_from_slice(&inner);
+        let (got, c) = run_tunnels(rules, &[outer_ipv4(47, &aruba)]);
+        assert_eq!(got, vec![(1, vec![2, 3], 0)]);
+        assert_eq!(c.tunnel_errors.get("gre_unknown_protocol"), Some(&1));
+    }
+
+    /// A VXLAN carrier keeps its flow and header rules, but its payload is not inspected once
+    /// the tunnel is opened; a malformed VXLAN header leaves an ordinary UDP datagram.
+    #[test]
+    fn vxlan_carrier_payload_is_not_inspected() {
+        let inner = tcp(true, SYN, 1, 0, b"");
+        let vxlan = |flags: u8| {
+            let mut v = vec![flags, 0, 0, 0, 0, 0, 1, 0];
+            v.extend_from_slice(&[0; 12]);
+            v.extend_from_slice(&[0x08, 0x00]);
+            v.extend_from_slice(&inner);
+            let mut u = 40000u16.to_be_bytes().to_vec();
+            u.extend_from_slice(&4789u16.to_be_bytes());
+            u.extend_from_slice(&((8 + v.len()) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(&v);
+            outer_ipv4(17, &u)
+        };
+        let rules = "alert tcp any any -> any 80 (flags:S; sid:1;)\n\
+                     alert udp any any -> any 4789 (sid:2;)\n\
+                     alert udp any any -> any 4789 (content:\"|0a 00 00 01|\"; sid:3;)\n";
+        let (got, c) = run_tunnels(rules, &[vxlan(0x08)]);
+        assert_eq!(got, vec![(0, vec![1], 1), (1, vec![2], 0)]);
+        assert_eq!(c.tunnels.get("vxlan"), Some(&1));
+        // The I flag clear: not VXLAN, the payload (with the inner address) is inspected.
+        let (got, c) = run_tunnels(rules, &[vxlan(0x00)]);
+        assert_eq!(got, vec![(1, vec![2, 3], 0)]);
+        assert_eq!(c.tunnel_errors.get("vxlan_invalid"), Some(&1));
     }
 }
