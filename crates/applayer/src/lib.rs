@@ -154,6 +154,10 @@ pub enum EventKind {
     HttpRequestBody,
     /// Status line and headers parsed.
     HttpResponseHeaders,
+    /// A response head still arriving: its status line and the header lines read so far
+    /// (Suricata inspects the response line and single-header buffers before the head is
+    /// complete). May repeat as lines arrive; [`EventKind::HttpResponseHeaders`] follows.
+    HttpResponseHeadersPartial,
     /// Response body complete (or limit reached, or stream closed).
     HttpResponseBody,
     /// ClientHello parsed: SNI, JA3, JA4.
@@ -221,6 +225,18 @@ impl EventKind {
                 Buffer::HttpLocation,
                 Buffer::HttpServer,
                 Buffer::HttpStart,
+                Buffer::HttpResponseHeader,
+            ],
+            EventKind::HttpResponseHeadersPartial => &[
+                Buffer::HttpStatCode,
+                Buffer::HttpStatMsg,
+                Buffer::HttpResponseLine,
+                Buffer::HttpProtocol,
+                Buffer::HttpCookie,
+                Buffer::HttpContentType,
+                Buffer::HttpLocation,
+                Buffer::HttpServer,
+                Buffer::HttpConnection,
                 Buffer::HttpResponseHeader,
             ],
             EventKind::HttpResponseBody => &[Buffer::HttpResponseBody, Buffer::FileData],

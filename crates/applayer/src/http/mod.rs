@@ -115,6 +115,10 @@ pub struct HttpTx {
     pub ts: Timestamp,
     pub request: Option<Request>,
     pub response: Option<Response>,
+    /// The response while its head is still arriving (status line and the header lines read so
+    /// far): Suricata inspects the response line buffers, the single-header buffers and
+    /// `http.response_header` before the head is complete.
+    pub response_partial: Option<Box<Response>>,
     /// Dechunked request body, up to the limit.
     pub request_body: Vec<u8>,
     /// Dechunked, decompressed response body, up to the limit.
@@ -130,6 +134,7 @@ impl HttpTx {
             ts,
             request: None,
             response: None,
+            response_partial: None,
             request_body: Vec::new(),
             response_body: Vec::new(),
             response_len: 0,
@@ -148,6 +153,13 @@ impl HttpTx {
                     + r.host.as_ref().map_or(0, Vec::capacity)
                     + r.host_raw.as_ref().map_or(0, Vec::capacity)
             })
+            + self.response_partial.as_ref().map_or(0, |r| {
+                std::mem::size_of::<Response>()
+                    + r.head.mem()
+                    + r.protocol.capacity()
+                    + r.status.capacity()
+                    + r.msg.capacity()
+            })
             + self.response.as_ref().map_or(0, |r| {
                 std::mem::size_of::<Response>()
                     + r.head.mem()
@@ -157,6 +169,19 @@ impl HttpTx {
             })
             + self.request_body.capacity()
             + self.response_body.capacity()
+    }
+
+    /// The response, or the partial one while its head arrives.
+    fn response_eager(&self) -> Option<&Response> {
+        self.response.as_ref().or(self.response_partial.as_deref())
+    }
+
+    /// [`Self::head`], with the partial response head.
+    fn head_eager(&self, dir: Direction) -> Option<&Head> {
+        match dir {
+            Direction::ToServer => self.request.as_ref().map(|r| &r.head),
+            Direction::ToClient => self.response_eager().map(|r| &r.head),
+        }
     }
 
     fn head(&self, dir: Direction) -> Option<&Head> {
@@ -169,7 +194,7 @@ impl HttpTx {
     /// Buffer `b` for rules of direction `dir` (see the module doc).
     pub fn get(&self, dir: Direction, b: Buffer) -> Option<&[u8]> {
         let req = self.request.as_ref();
-        let resp = self.response.as_ref();
+        let resp = self.response_eager();
         match b {
             Buffer::HttpMethod => req.map(|r| r.method.as_slice()),
             Buffer::HttpUri => req.map(|r| r.uri_norm.as_slice()),
@@ -182,7 +207,7 @@ impl HttpTx {
             Buffer::HttpAccept => req.and_then(|r| r.head.header("Accept")),
             Buffer::HttpAcceptEnc => req.and_then(|r| r.head.header("Accept-Encoding")),
             Buffer::HttpAcceptLang => req.and_then(|r| r.head.header("Accept-Language")),
-            Buffer::HttpConnection => self.head(dir).and_then(|h| h.header("Connection")),
+            Buffer::HttpConnection => self.head_eager(dir).and_then(|h| h.header("Connection")),
             Buffer::HttpRequestBody => nonempty(&self.request_body),
             Buffer::HttpStatCode => resp.map(|r| r.status.as_slice()),
             Buffer::HttpStatMsg => resp.map(|r| r.msg.as_slice()),
@@ -204,7 +229,7 @@ impl HttpTx {
             Buffer::HttpRequestHeader => req.and_then(|r| r.head.header_lines().next()),
             Buffer::HttpResponseHeader => resp.and_then(|r| r.head.header_lines().next()),
             Buffer::HttpStart => self.head(dir).map(|h| h.start.as_slice()),
-            Buffer::HttpContentType => self.head(dir).and_then(|h| h.header("Content-Type")),
+            Buffer::HttpContentType => self.head_eager(dir).and_then(|h| h.header("Content-Type")),
             Buffer::HttpContentLen => self.head(dir).and_then(|h| h.header("Content-Length")),
             Buffer::HttpCookie => match dir {
                 Direction::ToServer => req.and_then(|r| r.head.header("Cookie")),
@@ -224,8 +249,7 @@ impl HttpTx {
                 .map(|r| r.head.header_lines().collect())
                 .unwrap_or_default(),
             Buffer::HttpResponseHeader => self
-                .response
-                .as_ref()
+                .response_eager()
                 .map(|r| r.head.header_lines().collect())
                 .unwrap_or_default(),
             _ => self.get(dir, b).into_iter().collect(),
@@ -365,6 +389,8 @@ pub struct HttpState {
     resp: Half,
     /// A CONNECT request waits for its response before the request side goes on.
     connect_pending: Option<u64>,
+    /// The transaction holding a partial response (its head still arriving).
+    partial_tx: Option<u64>,
     /// Time of the latest bytes fed.
     last_ts: Timestamp,
 }
@@ -427,6 +453,9 @@ impl HttpState {
     }
 
     pub(crate) fn gap(&mut self, dir: Direction) {
+        if dir == Direction::ToClient {
+            self.partial_tx = None;
+        }
         let h = self.half(dir);
         if h.state != State::Dead {
             h.state = State::Resync;
@@ -654,6 +683,7 @@ impl HttpState {
     ) -> &'d [u8] {
         let h = &mut self.resp;
         let max = limits.http_max_headers.max(1);
+        let before = (h.res_scan.status.is_some(), h.res_scan.fields.len());
         match h.res_scan.step(&h.buf, max) {
             ResStep::NeedMore => {
                 if take < data.len() || h.buf.len() >= limits.http_head_limit {
@@ -661,6 +691,11 @@ impl HttpState {
                     h.state = State::Dead;
                     h.buf = Vec::new();
                     h.res_scan = ResScan::default();
+                    return &[];
+                }
+                let after = (h.res_scan.status.is_some(), h.res_scan.fields.len());
+                if after.0 && after != before {
+                    self.publish_partial_response(ts, limits, counters, events);
                 }
                 &[]
             }
@@ -830,6 +865,63 @@ impl HttpState {
         }
     }
 
+    /// Suricata inspects a response's line and single headers while the head is still
+    /// arriving: the status line and the header lines read so far become the transaction's
+    /// partial response (not for a 1xx, 204 or 304, whose heads decide interim responses and
+    /// bodiless messages).
+    fn publish_partial_response(
+        &mut self,
+        ts: Timestamp,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let h = &self.resp;
+        let Some((ls, le)) = h.res_scan.status else {
+            return;
+        };
+        let line = &h.buf[ls..le.min(h.buf.len())];
+        let (protocol, status, msg) = parse_status_line(line);
+        if matches!(parse_status_code(status), Some(100..=199 | 204 | 304)) {
+            return;
+        }
+        let raw = &h.buf[h.res_scan.headers_start.min(h.buf.len())..];
+        let headers = libhtp::combine(h.res_scan.fields.clone());
+        let resp = Response {
+            protocol: protocol.to_vec(),
+            status: status.to_vec(),
+            msg: msg.to_vec(),
+            head: build_head(line, raw, headers, true),
+        };
+        let id = match self.partial_tx {
+            Some(id) if self.tx(id).is_some() => id,
+            _ => self.response_tx(ts, limits, counters),
+        };
+        let Some(t) = self.tx_mut(id) else {
+            return;
+        };
+        t.response_partial = Some(Box::new(resp));
+        self.partial_tx = Some(id);
+        events.push(AppEvent {
+            tx_id: id,
+            kind: EventKind::HttpResponseHeadersPartial,
+        });
+    }
+
+    /// The transaction a response head belongs to: the one holding its partial response, else
+    /// the oldest without a response, else a new one.
+    fn take_partial_tx(&mut self, ts: Timestamp, limits: &Limits, counters: &mut Counters) -> u64 {
+        match self.partial_tx.take() {
+            Some(id) if self.tx(id).is_some() => {
+                if let Some(t) = self.tx_mut(id) {
+                    t.response_partial = None;
+                }
+                id
+            }
+            _ => self.response_tx(ts, limits, counters),
+        }
+    }
+
     /// The oldest transaction without a response, or a new one.
     fn response_tx(&mut self, ts: Timestamp, limits: &Limits, counters: &mut Counters) -> u64 {
         match self
@@ -927,6 +1019,11 @@ impl HttpState {
                 .and_then(libhtp::parse_content_length)
                 .is_none_or(|n| n == 0)
         {
+            if let Some(id) = self.partial_tx.take() {
+                if let Some(t) = self.tx_mut(id) {
+                    t.response_partial = None;
+                }
+            }
             self.resp.state = State::Head;
             return;
         }
@@ -937,7 +1034,7 @@ impl HttpState {
             head: parsed,
         };
         // Pair with the oldest transaction that has no response yet.
-        let id = self.response_tx(ts, limits, counters);
+        let id = self.take_partial_tx(ts, limits, counters);
         let is_head = self
             .tx(id)
             .and_then(|t| t.request.as_ref())

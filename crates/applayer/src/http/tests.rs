@@ -102,8 +102,13 @@ fn chunked_gzip_response_any_chunking() {
         );
         let c = feed_all(&mut st, Direction::ToClient, &resp, chunk, &mut ev);
         assert_eq!(c, Counters::default(), "chunk {chunk}");
+        // A head arriving in pieces is published as its lines are read.
+        let k: Vec<_> = kinds(&ev)
+            .into_iter()
+            .filter(|(_, k)| *k != EventKind::HttpResponseHeadersPartial)
+            .collect();
         assert_eq!(
-            kinds(&ev),
+            k,
             vec![
                 (0, EventKind::HttpRequestHeaders),
                 (1, EventKind::HttpRequestHeaders),
@@ -445,5 +450,207 @@ fn bytes_after_a_length_body_are_body_until_a_response_line() {
             .expect("tx")
             .get(Direction::ToClient, Buffer::HttpStatCode),
         Some(&b"404"[..])
+    );
+}
+
+const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// One GET, then `resp` (a real http-evader response stream, in one piece), then the close;
+/// the transaction.
+fn evader(resp: &[u8]) -> HttpTx {
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"GET /x HTTP/1.1\r\nHost: evader.example.com\r\n\r\n",
+        100,
+        &mut ev,
+    );
+    feed_all(&mut st, Direction::ToClient, resp, resp.len(), &mut ev);
+    st.close(
+        Direction::ToClient,
+        &Limits::default(),
+        &mut Counters::default(),
+        &mut ev,
+    );
+    st.tx(0).expect("tx").clone()
+}
+
+fn header<'a>(tx: &'a HttpTx, name: &str) -> Option<&'a [u8]> {
+    tx.response.as_ref().and_then(|r| r.head.header(name))
+}
+
+/// libhtp ends a response header line at a bare CR (http-evader 094: `...eicar.txt"\rTransfer-
+/// Encoding: chunked`), and a status line too (377: `HTTP/1.1\rTransfer-Encoding:chunked` with
+/// a Content-Length the chunked coding overrides: the body is read as chunks, fails, and is
+/// identity until the close).
+#[test]
+fn bare_cr_ends_response_lines() {
+    let tx = evader(include_bytes!("testdata/evader-094.bin"));
+    assert_eq!(header(&tx, "transfer-encoding"), Some(&b"chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-377.bin"));
+    let r = tx.response.as_ref().expect("response");
+    assert_eq!(r.protocol, b"HTTP/1.1");
+    assert_eq!(r.status, b"");
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"chunked"[..]));
+    assert_eq!(header(&tx, "Content-Length"), Some(&b"68"[..]));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// A status line and header lines that end with bare CRs only, the head with `\r\n\n`
+/// (http-evader 399).
+#[test]
+fn cr_only_head() {
+    let tx = evader(include_bytes!("testdata/evader-399.bin"));
+    assert_eq!(header(&tx, "Content-length"), Some(&b"68"[..]));
+    assert_eq!(header(&tx, "Connection"), Some(&b"close"[..]));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// Head ends libhtp accepts: `\n\r\r\n` (LF CR is one line ending; 410) and a line of one
+/// space before more data (`\n \n`, 416).
+#[test]
+fn lf_cr_and_space_line_end_the_head() {
+    for resp in [
+        &include_bytes!("testdata/evader-410.bin")[..],
+        &include_bytes!("testdata/evader-416.bin")[..],
+    ] {
+        let tx = evader(resp);
+        assert_eq!(header(&tx, "Content-Length"), Some(&b"68"[..]));
+        assert_eq!(tx.response_body, EICAR);
+    }
+}
+
+/// Folding: on HTTP/1.1 a continuation line with a colon after a header with one starts a new
+/// header (268: ` Transfer-Encoding: chunked` after `Connection: close`), so with a
+/// Content-Length too the body is chunked (270: the chunk length fails, identity until the
+/// close); a name on its own line continued by ` :chunked` is one header (298); a line
+/// starting with NUL continues the previous one (307: `Transfer-Encoding:` + `\0chunked`).
+#[test]
+fn folding_as_libhtp() {
+    let tx = evader(include_bytes!("testdata/evader-268.bin"));
+    assert_eq!(header(&tx, "Connection"), Some(&b"close"[..]));
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-270.bin"));
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-298.bin"));
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-307.bin"));
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"\0chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// Header names: NUL bytes are ignored by libhtp's named lookups (291:
+/// `Transfer\0-encoding`), trailing `\v`/`\f` are trimmed (294); `gz\0ip` is gzip (315).
+#[test]
+fn header_names_and_values_with_control_bytes() {
+    let tx = evader(include_bytes!("testdata/evader-291.bin"));
+    assert_eq!(header(&tx, "Transfer-Encoding"), Some(&b"chunked"[..]));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-294.bin"));
+    let names = tx
+        .get(Direction::ToClient, Buffer::HttpHeaderNames)
+        .expect("names");
+    assert!(names.windows(19).any(|w| w == b"\r\nTransfer-Encoding"));
+    assert_eq!(tx.response_body, EICAR);
+    let tx = evader(include_bytes!("testdata/evader-315.bin"));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// A 100 with a Content-Length is not interim: it is the response, with a body (447).
+#[test]
+fn status_100_with_a_body() {
+    let tx = evader(include_bytes!("testdata/evader-447.bin"));
+    assert_eq!(
+        tx.get(Direction::ToClient, Buffer::HttpStatCode),
+        Some(&b"100"[..])
+    );
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// No status line at all: the bytes are the body, complete at the close (266).
+#[test]
+fn response_without_status_line_is_body() {
+    let tx = evader(include_bytes!("testdata/evader-266.bin"));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// gzip with a header CRC flag and a wrong CRC: zlib refuses the header, libhtp restarts past
+/// the 12-byte header probe as raw deflate (195).
+#[test]
+fn gzip_header_crc_restart() {
+    let tx = evader(include_bytes!("testdata/evader-195.bin"));
+    assert_eq!(tx.response_body, EICAR);
+}
+
+/// `http.response_header`: one `Name: value` per combined header, cookies included; while the
+/// head arrives, the lines read so far are inspectable (Suricata's progress rule).
+#[test]
+fn response_header_instances_and_partial_head() {
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    feed_all(
+        &mut st,
+        Direction::ToServer,
+        b"GET / HTTP/1.1\r\n\r\n",
+        100,
+        &mut ev,
+    );
+    let l = Limits::default();
+    let mut c = Counters::default();
+    st.feed(
+        Direction::ToClient,
+        Timestamp(0),
+        b"HTTP/1.0 200 OK\nServer: x\n",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    st.feed(
+        Direction::ToClient,
+        Timestamp(0),
+        b"Header1: first\n",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    let tx = st.tx(0).expect("tx");
+    assert!(tx.response.is_none());
+    assert_eq!(
+        tx.get_all(Direction::ToClient, Buffer::HttpResponseHeader),
+        vec![&b"Server: x"[..], b"Header1: first"]
+    );
+    assert_eq!(
+        tx.get(Direction::ToClient, Buffer::HttpStatCode),
+        Some(&b"200"[..])
+    );
+    assert_eq!(tx.get(Direction::ToClient, Buffer::HttpHeader), None);
+    st.feed(
+        Direction::ToClient,
+        Timestamp(0),
+        b"Set-Cookie: a=b\nheader1: second\nContent-Length: 0\n\n",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    let tx = st.tx(0).expect("tx");
+    assert!(tx.response_partial.is_none());
+    assert_eq!(
+        tx.get_all(Direction::ToClient, Buffer::HttpResponseHeader),
+        vec![
+            &b"Server: x"[..],
+            b"Header1: first, second",
+            b"Set-Cookie: a=b",
+            b"Content-Length: 0"
+        ]
+    );
+    assert_eq!(
+        tx.get(Direction::ToClient, Buffer::HttpHeader),
+        Some(&b"Server: x\r\nHeader1: first, second\r\nContent-Length: 0\r\n"[..])
     );
 }
