@@ -159,3 +159,130 @@ impl Prefilter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+    use seawall_flow::Timestamp;
+    use seawall_rules::{Loader, Vars};
+    use seawall_wire::decode_inner;
+
+    use super::{Hay, Prefilter};
+    use crate::mpm::MpmKind;
+    use crate::{DetectCtx, Engine, EngineOptions, PacketInfo};
+
+    fn ids(p: &Prefilter, which: Hay, hay: &[u8]) -> Vec<u32> {
+        let mut s = p.new_scratch();
+        let mut out = Vec::new();
+        p.scan_for(which, hay, &mut s, &mut |id| out.push(id));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn stream_added_payload_reports_only_packet_rules() {
+        for kind in [MpmKind::Hyperscan, MpmKind::AhoCorasick] {
+            let pats = [
+                (0, b"abc".to_vec(), false, true),
+                (1, b"bcd".to_vec(), false, false),
+                (2, b"CD".to_vec(), true, true),
+            ];
+            let p = Prefilter::build_payload(&pats, kind).expect("build");
+            assert_eq!(ids(&p, Hay::All, b"xabcdx"), [0, 1, 2]);
+            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"xabcdx"), [0, 2]);
+            // No packet rule: nothing to scan for.
+            let none: Vec<_> = pats
+                .iter()
+                .map(|(i, l, n, _)| (*i, l.clone(), *n, false))
+                .collect();
+            let p = Prefilter::build_payload(&none, kind).expect("build");
+            assert_eq!(ids(&p, Hay::All, b"abcd"), [0, 1, 2]);
+            assert!(ids(&p, Hay::StreamAddedPayload, b"abcd").is_empty());
+            // Only packet rules: the full matcher.
+            let all: Vec<_> = pats
+                .iter()
+                .map(|(i, l, n, _)| (*i, l.clone(), *n, true))
+                .collect();
+            let p = Prefilter::build_payload(&all, kind).expect("build");
+            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"abcd"), [0, 1, 2]);
+            // A plain prefilter scans everything for either hay.
+            let plain: Vec<_> = pats
+                .iter()
+                .map(|(i, l, n, _)| (*i, l.clone(), *n))
+                .collect();
+            let p = Prefilter::build(&plain, kind).expect("build");
+            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"abcd"), [0, 1, 2]);
+        }
+    }
+
+    /// One TCP payload rule of each stream mode (stream, stream and packet, packet only, stream
+    /// only).
+    fn arb_rule(sid: u32) -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just("tcp"), Just("tcp-pkt"), Just("tcp-stream"), Just("ip")],
+            prop_oneof![Just("ab"), Just("ba"), Just("aab"), Just("b")],
+            prop_oneof![
+                Just(""),
+                Just(" nocase;"),
+                Just(" depth:4;"),
+                Just(" offset:1;"),
+                Just(" startswith;"),
+                Just(" dsize:>2;"),
+                Just(" flow:no_stream;"),
+            ],
+        )
+            .prop_map(move |(proto, lit, extra)| {
+                format!("alert {proto} any any -> any any (content:\"{lit}\";{extra} sid:{sid};)")
+            })
+    }
+
+    fn arb_rules() -> impl Strategy<Value = String> {
+        (1usize..10).prop_flat_map(|n| {
+            (1..=n as u32)
+                .map(arb_rule)
+                .collect::<Vec<_>>()
+                .prop_map(|v| v.join("\n"))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// On a stream-added TCP packet, with or without stream data to inspect, the reduced
+        /// payload scan raises exactly the alerts of evaluating every rule.
+        #[test]
+        fn stream_added_grouped_equals_naive(
+            rules in arb_rules(),
+            payload in "[abAB]{0,8}",
+            stream in proptest::option::of("[abAB]{0,12}"),
+            stream_added in any::<bool>(),
+        ) {
+            let load = Loader::default().load_str("p.rules", &rules);
+            prop_assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
+            let mut raw = Vec::new();
+            PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(1234, 80, 1, 1024)
+                .ack(1)
+                .psh()
+                .write(&mut raw, payload.as_bytes())
+                .expect("build tcp");
+            let pkt = decode_inner(0x0800, &raw).expect("valid");
+            let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw);
+            info.app.stream = stream.as_deref().map(str::as_bytes);
+            info.app.stream_added = stream_added;
+            let run = |kind: MpmKind, naive: bool| {
+                let opts = EngineOptions { mpm: kind, ..EngineOptions::default() };
+                let (e, _) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &opts);
+                let mut ctx = DetectCtx::new(&e);
+                let mut alerts = Vec::new();
+                let v = e.inspect_with(&mut ctx, &info, None, None, &mut alerts, naive);
+                (alerts.iter().map(|a| a.sid).collect::<Vec<_>>(), v)
+            };
+            let naive = run(MpmKind::AhoCorasick, true);
+            prop_assert_eq!(&run(MpmKind::Hyperscan, false), &naive);
+            prop_assert_eq!(&run(MpmKind::AhoCorasick, false), &naive);
+        }
+    }
+}
