@@ -177,10 +177,6 @@ fn classify(case: &Case, rules: &str) -> Class {
             "stream.inline",
             "`stream.inline=true`: inline stream inspection",
         ),
-        (
-            "threshold-file",
-            "a threshold.config file (`seawall replay` has no --threshold-file yet)",
-        ),
     ] {
         if case.args.iter().any(|a| a.contains(needle)) {
             return Class::Deferred(why.to_string());
@@ -302,6 +298,17 @@ fn run_seawall(
     midstream: bool,
     out: &Path,
 ) -> Result<Vec<String>, String> {
+    run_seawall_with(rules, pcap, midstream, None, out)
+}
+
+/// [`run_seawall`] with a threshold.config (`--threshold-file`).
+fn run_seawall_with(
+    rules: &Path,
+    pcap: &Path,
+    midstream: bool,
+    threshold_file: Option<&Path>,
+    out: &Path,
+) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(out).expect("create output dir");
     let mut cmd = Command::new(seawall_bin());
     cmd.arg("replay")
@@ -311,6 +318,9 @@ fn run_seawall(
         .arg(out);
     if midstream {
         cmd.arg("--midstream");
+    }
+    if let Some(t) = threshold_file {
+        cmd.arg("--threshold-file").arg(t);
     }
     cmd.arg(pcap);
     let o = cmd.output().expect("run seawall");
@@ -447,11 +457,18 @@ fn suricata_verify() {
                 .join(format!("{}.tsv", safe(&case.name))),
         );
         let midstream = case.args.iter().any(|a| a == "stream.midstream=true");
+        // `--set threshold-file=tests/<case>/threshold.config` (relative to suricata-verify).
+        let threshold_file = case
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("threshold-file="))
+            .map(|p| sv_dir().join(p));
         let out = work.path().join(safe(&case.name));
-        let result = run_seawall(
+        let result = run_seawall_with(
             &dir.join("test.rules"),
             &dir.join(&case.pcap),
             midstream,
+            threshold_file.as_deref(),
             &out,
         );
         // Suricata 7.0.10 fails these tests (version differences): judge Seawall by the test's

@@ -8,6 +8,7 @@ use seawall_rules::ast::{
     Action, AddrExpr, Buffer, Direction, FlowDir, FlowState, FlowStream, FlowbitsCmd, Protocol,
     RuleOption, Sid, ThresholdType, Track,
 };
+use seawall_rules::threshold_config::{RateAction, SuppressTrack};
 use seawall_rules::vars::SURICATA_ADDRESS_GROUPS;
 use seawall_rules::{Classifications, IpSet, PortSet, SourceRule, Vars};
 
@@ -20,7 +21,7 @@ pub use crate::mpm::MpmKind;
 use crate::packet::{PacketInfo, TxRef, View};
 use crate::payload::{FastPatternMeta, PayloadProgram, PayloadScratch};
 use crate::prefilter::{Hay, Prefilter, PrefilterScratch};
-use crate::state::{FlowDetect, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
+use crate::state::{FlowDetect, RateSpec, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 
 /// Suricata's default `packet_alert_max`.
 pub const PACKET_ALERT_MAX: usize = 15;
@@ -301,6 +302,8 @@ struct CompiledRule {
     payload: Option<PayloadProgram>,
     post: Vec<PostOp>,
     thresholds: Vec<ThresholdSpec>,
+    /// threshold.config suppressions by address.
+    suppress: Vec<(SuppressTrack, IpSet)>,
     /// The flow's app-layer protocol must be this (rule header `http`/`tls`/`dns`, buffers).
     alproto: Option<AppProto>,
     /// `app-layer-protocol:[!]proto` checks.
@@ -1179,6 +1182,7 @@ fn compile_rule(
     let mut header = Vec::new();
     let mut post = Vec::new();
     let mut thresholds = Vec::new();
+    let mut suppress = Vec::new();
     let mut payload_opts: Vec<&RuleOption> = Vec::new();
     let mut needs_flow = false;
     let (mut fb_read, mut fb_write) = (false, false);
@@ -1429,7 +1433,35 @@ fn compile_rule(
                     track: t.track,
                     count: t.count,
                     seconds: t.seconds,
+                    rate: None,
                 });
+            }
+            RuleOption::RateFilter(rf) => {
+                let next = slots.len() as u32;
+                let slot = *slots.entry((r.gid(), r.sid().0, 2)).or_insert(next);
+                thresholds.push(ThresholdSpec {
+                    slot,
+                    ty: ThresholdType::DetectionFilter,
+                    track: rf.track,
+                    count: rf.count,
+                    seconds: rf.seconds,
+                    rate: Some(RateSpec {
+                        new_action: match rf.new_action {
+                            RateAction::Alert => Some(Action::Alert),
+                            RateAction::Drop => Some(Action::Drop),
+                            RateAction::Pass => Some(Action::Pass),
+                            RateAction::Reject => Some(Action::Reject),
+                            RateAction::Log | RateAction::Sdrop => None,
+                        },
+                        timeout: rf.timeout,
+                    }),
+                });
+            }
+            RuleOption::Suppress(sp) => {
+                let set = vars
+                    .resolve_addr(&sp.addrs)
+                    .map_err(|e| format!("suppress ip: {e}"))?;
+                suppress.push((sp.track, set));
             }
             RuleOption::Urilen { value, raw } => {
                 want_proto(AppProto::Http, "urilen")?;
@@ -1620,6 +1652,7 @@ fn compile_rule(
         payload,
         post: post.clone(),
         thresholds: thresholds.clone(),
+        suppress: suppress.clone(),
         alproto,
         alproto_kw: alproto_kw.clone(),
         bufs: bufs
@@ -2083,20 +2116,42 @@ impl Engine {
             let n = ctx.queue[i];
             let r = &self.rules[n as usize];
             let mut outcome = ThOutcome::Alert;
-            for t in &r.thresholds {
+            // threshold.config suppressions first: a listed address silences the alert, the
+            // action still applies (Suricata's PacketAlertHandle).
+            if r.suppress.iter().any(|(track, set)| match track {
+                SuppressTrack::BySrc => set.contains(v.src),
+                SuppressTrack::ByDst => set.contains(v.dst),
+                SuppressTrack::ByEither => set.contains(v.src) || set.contains(v.dst),
+            }) {
+                outcome = ThOutcome::Silent;
+            }
+            // A rate_filter may replace the action.
+            let mut action = r.action;
+            let checked: &[ThresholdSpec] = if outcome == ThOutcome::Alert {
+                &r.thresholds
+            } else {
+                &[]
+            };
+            for t in checked {
                 let who = match t.track {
                     Track::BySrc => Who::Host(v.src),
                     Track::ByDst => Who::Host(v.dst),
                     Track::ByBoth => Who::Pair(v.src, v.dst),
                     _ => Who::Rule,
                 };
-                outcome = ctx.tracked.threshold(t, who, p.ts);
+                outcome = match ctx.tracked.threshold(t, who, p.ts) {
+                    ThOutcome::Rate(a) => {
+                        action = a.unwrap_or(action);
+                        ThOutcome::Alert
+                    }
+                    o => o,
+                };
                 if outcome != ThOutcome::Alert {
                     break;
                 }
             }
-            let is_pass = r.action == Action::Pass;
-            let is_drop = !matches!(r.action, Action::Alert | Action::Pass);
+            let is_pass = action == Action::Pass;
+            let is_drop = !matches!(action, Action::Alert | Action::Pass);
             if outcome != ThOutcome::Suppress && !(verdict != Verdict::Pass && is_pass) {
                 if r.kind != Kind::Packet && (is_drop || is_pass) {
                     if let Some(f) = flow.as_deref_mut() {
@@ -2104,7 +2159,7 @@ impl Engine {
                     }
                 }
                 if is_drop && verdict == Verdict::Pass {
-                    verdict = match r.action {
+                    verdict = match action {
                         Action::Drop => Verdict::Drop,
                         Action::RejectDst => Verdict::Reject(RejectKind::Dst),
                         Action::RejectBoth => Verdict::Reject(RejectKind::Both),
@@ -2125,7 +2180,7 @@ impl Engine {
                     sid: r.sid,
                     gid: r.gid,
                     rev: r.rev,
-                    action: r.action,
+                    action,
                     msg: r.msg.clone(),
                     classtype: r.classtype.clone(),
                     priority: r.priority,

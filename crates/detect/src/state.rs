@@ -1,13 +1,13 @@
 //! Detection state: per flow ([`FlowDetect`]: flowbits, flowints, the flow's pass/drop action)
-//! and per worker (xbits tracked by host or host pair, threshold/detection_filter entries), all
-//! driven by packet timestamps and bounded.
+//! and per worker (xbits tracked by host or host pair, threshold/detection_filter/rate_filter
+//! entries), all driven by packet timestamps and bounded.
 
 use std::collections::HashMap;
 
 use core::net::IpAddr;
 
 use seawall_flow::Timestamp;
-use seawall_rules::ast::{ThresholdType, Track};
+use seawall_rules::ast::{Action, ThresholdType, Track};
 
 /// Per-flow detection state: the `T` of `FlowTable<T>`.
 ///
@@ -138,6 +138,16 @@ struct ThEntry {
     start: Timestamp,
     count: u32,
     seconds: u32,
+    /// rate_filter: the second the new action started (0: not active).
+    rate_since: u64,
+}
+
+/// A threshold.config `rate_filter`: past `count` matches within `seconds` the rule's action
+/// becomes `new_action` (`None`: Suricata's `log`/`sdrop`, which keep it) for `timeout` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateSpec {
+    pub new_action: Option<Action>,
+    pub timeout: u32,
 }
 
 /// A compiled threshold or detection_filter, keyed by a slot shared by rules with the same
@@ -149,6 +159,8 @@ pub(crate) struct ThresholdSpec {
     pub track: Track,
     pub count: u32,
     pub seconds: u32,
+    /// A rate_filter (`ty` is then ignored).
+    pub rate: Option<RateSpec>,
 }
 
 /// Outcome of a threshold check, as Suricata's `PacketAlertThreshold`.
@@ -160,6 +172,8 @@ pub(crate) enum ThOutcome {
     Suppress,
     /// No alert, but the action applies (limit exceeded).
     Silent,
+    /// Alert, with the rule's action replaced (a rate_filter's `new_action`; `None` keeps it).
+    Rate(Option<Action>),
 }
 
 /// Per-worker tables of tracked state, bounded by entry counts.
@@ -189,6 +203,9 @@ impl Tracked {
     /// Evaluate one threshold for a matching rule at `now`.
     pub(crate) fn threshold(&mut self, t: &ThresholdSpec, who: Who, now: Timestamp) -> ThOutcome {
         use ThOutcome::*;
+        if let Some(rate) = t.rate {
+            return self.rate(t, rate, who, now);
+        }
         let key = (t.slot, who);
         let Some(e) = self.thresholds.get_mut(&key) else {
             // First occurrence: create the entry (count 1, window starts now).
@@ -206,6 +223,7 @@ impl Tracked {
                     start: now,
                     count: 1,
                     seconds: t.seconds,
+                    rate_since: 0,
                 },
             };
             self.thresholds.insert(key, created);
@@ -259,6 +277,52 @@ impl Tracked {
                 }
             }
         }
+    }
+
+    /// Suricata's TYPE_RATE (`IsThresholdReached`): always an alert; the new action from the
+    /// match that exceeds `count` within `seconds`, for `timeout` seconds (whole seconds, as
+    /// Suricata compares them).
+    fn rate(&mut self, t: &ThresholdSpec, rate: RateSpec, who: Who, now: Timestamp) -> ThOutcome {
+        let key = (t.slot, who);
+        let secs = now.as_secs();
+        let Some(e) = self.thresholds.get_mut(&key) else {
+            if self.thresholds.len() >= self.max_entries {
+                self.thresholds
+                    .retain(|_, e| e.rate_since != 0 || within(e.start, e.seconds, now));
+                if self.thresholds.len() >= self.max_entries {
+                    return ThOutcome::Alert;
+                }
+            }
+            self.thresholds.insert(
+                key,
+                ThEntry {
+                    start: now,
+                    count: 1,
+                    seconds: t.seconds,
+                    rate_since: 0,
+                },
+            );
+            return ThOutcome::Alert;
+        };
+        if e.rate_since != 0 {
+            if secs.saturating_sub(e.rate_since) > u64::from(rate.timeout) {
+                e.rate_since = 0;
+                return ThOutcome::Alert;
+            }
+            return ThOutcome::Rate(rate.new_action);
+        }
+        if within(e.start, t.seconds, now) {
+            e.count = e.count.saturating_add(1);
+            if e.count > t.count {
+                // 0 means "not active", as Suricata's tv_timeout.
+                e.rate_since = secs;
+                return ThOutcome::Rate(rate.new_action);
+            }
+        } else {
+            e.start = now;
+            e.count = 1;
+        }
+        ThOutcome::Alert
     }
 
     /// Whether xbit `id` is set for `who` at `now` (expired bits are removed).
@@ -346,12 +410,33 @@ mod tests {
 
     fn spec(ty: ThresholdType, count: u32, seconds: u32) -> ThresholdSpec {
         ThresholdSpec {
+            rate: None,
             slot: 0,
             ty,
             track: Track::ByRule,
             count,
             seconds,
         }
+    }
+
+    /// rate_filter count 2, seconds 10, new_action drop, timeout 5: the third match within 10 s
+    /// switches to drop; drop holds while `now - since <= 5`; later matches count in a new
+    /// window.
+    #[test]
+    fn rate_filter_switches_action_for_timeout() {
+        use ThOutcome::{Alert, Rate};
+        let t = ThresholdSpec {
+            rate: Some(RateSpec {
+                new_action: Some(Action::Drop),
+                timeout: 5,
+            }),
+            ..spec(ThresholdType::DetectionFilter, 2, 10)
+        };
+        let d = Rate(Some(Action::Drop));
+        assert_eq!(
+            run(t, &[100, 101, 102, 103, 107, 108, 120, 121, 122, 123]),
+            [Alert, Alert, d, d, d, Alert, Alert, Alert, d, d]
+        );
     }
 
     fn run(t: ThresholdSpec, times: &[u64]) -> Vec<ThOutcome> {

@@ -606,6 +606,66 @@ fn thresholds_over_packet_timestamps() {
     assert_eq!(df, [0, 0, 1, 1, 0]);
 }
 
+/// threshold.config entries applied to the loaded rules: a sid-specific threshold replaces the
+/// rule's own, `suppress` by address silences alerts (the drop still applies), a suppress without
+/// track silences the rule, and a rate_filter switches the action to drop past its rate.
+#[test]
+fn threshold_config_entries() {
+    use seawall_rules::threshold_config::ThresholdConfig;
+    let mut load = Loader::default().load_str(
+        "t.rules",
+        "alert udp any any -> any 1 (dsize:0; threshold:type limit,track by_src,count 9,seconds 10; sid:1;)\n\
+         drop udp any any -> any 2 (dsize:0; sid:2;)\n\
+         alert udp any any -> any 3 (dsize:0; sid:3;)\n\
+         alert udp any any -> any 4 (dsize:0; sid:4;)\n",
+    );
+    let cfg = ThresholdConfig::parse(
+        "threshold gen_id 1, sig_id 1, type limit, track by_rule, count 1, seconds 100\n\
+         suppress gen_id 1, sig_id 2, track by_src, ip [10.0.0.0/24]\n\
+         suppress gen_id 1, sig_id 3\n\
+         rate_filter gen_id 1, sig_id 4, track by_rule, count 2, seconds 10, new_action drop, timeout 5\n",
+    );
+    assert!(cfg.errors.is_empty() && cfg.apply(&mut load.rules).is_empty());
+    let (engine, report) = Engine::compile(
+        &load.rules,
+        &Vars::suricata_defaults(),
+        &EngineOptions::default(),
+    );
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let ctx = DetectCtx::new(&engine);
+    let mut h = Harness {
+        engine,
+        ctx,
+        table: FlowTable::new(FlowConfig::replay()).expect("table"),
+    };
+    let limit: Vec<usize> = [0, 1, 2]
+        .iter()
+        .map(|t| h.run(*t, &udp(9, 1, b"")).len())
+        .collect();
+    assert_eq!(limit, [1, 0, 0]);
+    // Source 10.0.0.1 is suppressed: no alert, the drop applies.
+    let (alerts, verdict) = h.run_full(0, &udp(9, 2, b""));
+    assert!(alerts.is_empty() && verdict == Verdict::Drop);
+    assert!(h.run(0, &udp(9, 3, b"")).is_empty());
+    let rate: Vec<(usize, Verdict)> = [0, 1, 2, 3, 9]
+        .iter()
+        .map(|t| {
+            let (a, v) = h.run_full(*t, &udp(9, 4, b""));
+            (a.len(), v)
+        })
+        .collect();
+    assert_eq!(
+        rate,
+        [
+            (1, Verdict::Pass),
+            (1, Verdict::Pass),
+            (1, Verdict::Drop),
+            (1, Verdict::Drop),
+            (1, Verdict::Pass)
+        ]
+    );
+}
+
 #[test]
 fn ip_only_threshold_counts_flow_directions() {
     // Without content or header keywords the rule is IP-only: one evaluation per flow direction.

@@ -276,6 +276,11 @@ pub enum RuleOption {
     AppLayerEvent(String),
     /// `prefilter`: use the preceding keyword as the prefilter.
     Prefilter,
+    /// A threshold.config `suppress` with track and ip (no rule-text form; printed as
+    /// `suppress:...`, which does not parse back).
+    Suppress(crate::threshold_config::Suppress),
+    /// A threshold.config `rate_filter` (no rule-text form; printed as `rate_filter:...`).
+    RateFilter(crate::threshold_config::RateFilter),
 }
 
 /// One parsed rule.
@@ -528,6 +533,8 @@ impl fmt::Display for RuleOption {
             }
             RuleOption::AppLayerEvent(e) => write!(f, "app-layer-event:{e}"),
             RuleOption::Prefilter => f.write_str("prefilter"),
+            RuleOption::Suppress(s) => write!(f, "suppress:{s}"),
+            RuleOption::RateFilter(r) => write!(f, "rate_filter:{r}"),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod classification;
 pub mod diag;
 mod frame;
 pub mod keywords;
+pub mod threshold_config;
 mod validate;
 pub mod vars;
 

@@ -62,6 +62,10 @@ pub struct ReplayArgs {
     /// A classification.config (classtype priorities and EVE categories); default: Suricata's.
     #[arg(long, value_name = "FILE")]
     pub classification: Option<PathBuf>,
+    /// A threshold.config (`threshold`, `event_filter`, `suppress`, `rate_filter` lines, as
+    /// Suricata's `threshold-file`); lines that don't parse are reported and skipped.
+    #[arg(long = "threshold-file", value_name = "FILE")]
+    pub threshold_file: Option<PathBuf>,
     /// Inspection threads (flow affinity). 1 keeps eve.json in packet order.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -389,7 +393,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         vars_file: args.vars.clone(),
         classification_file: args.classification.clone(),
     };
-    let report = seawall_rules::check_paths(&args.rules, &opts);
+    let mut report = seawall_rules::check_paths(&args.rules, &opts);
     if report.config_errors > 0 {
         for d in report.diagnostics.iter().take(report.config_errors) {
             eprintln!("{d}");
@@ -397,6 +401,23 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "cannot load the rules ({} input problem(s))",
             report.config_errors
+        );
+    }
+    if let Some(path) = &args.threshold_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the threshold file {}", path.display()))?;
+        let cfg = seawall_rules::threshold_config::ThresholdConfig::parse(&text);
+        for e in &cfg.errors {
+            eprintln!("{}: {e}", path.display());
+        }
+        for w in cfg.apply(&mut report.loaded) {
+            eprintln!("{}: {w}", path.display());
+        }
+        println!(
+            "threshold-file: {} entr{} applied, {} line(s) skipped",
+            cfg.entries.len(),
+            if cfg.entries.len() == 1 { "y" } else { "ies" },
+            cfg.errors.len()
         );
     }
     let mut diags = Vec::new();
