@@ -1,18 +1,24 @@
 //! HTTP/1.x: requests and responses, pipelined and keep-alive, with Content-Length, chunked and
 //! until-close bodies, gzip/deflate response bodies, and the Suricata inspection buffers.
 //!
-//! Heads (start line + headers) are framed here (bounded by [`Limits::http_head_limit`]); header
-//! fields are parsed by `httparse` and, when it refuses a head that libhtp would accept (obsolete
-//! line folding in requests, odd bytes), by a lenient fallback. Headers that repeat are combined
-//! into one, values joined with `", "`, as libhtp does; values are trimmed of surrounding
-//! whitespace. Buffer contents follow Suricata 7:
+//! Heads (start line + headers) are framed here (bounded by [`Limits::http_head_limit`]).
+//! Response heads follow libhtp 0.5's line rules byte for byte (`reshead`: bare CR line ends,
+//! LF-CR, folding, header name and value trimming); request header fields are parsed by
+//! `httparse` and, when it refuses a head that libhtp would accept (obsolete line folding, odd
+//! bytes), by a lenient fallback. Headers that repeat are combined into one, values joined with
+//! `", "`, a repeated `Content-Length` ignored, as libhtp does (`libhtp::combine`); named
+//! lookups ignore NUL bytes in names as libhtp's do. Buffer contents follow Suricata 7:
 //! - `http.header`: `Name: value\r\n` per header, in order, without `Cookie` (requests) or
 //!   `Set-Cookie` (responses); `http.header.raw`: the header bytes exactly as sent, from after the
 //!   start line through the empty line; `http.header_names`: `\r\n` + `Name\r\n` per header + `\r\n`;
 //!   `http.start`: start line + `\r\n` + `Name: value\r\n` per header (cookies included) + `\r\n`;
 //! - `http.host`: from an absolute URI's authority if there is one, else the Host header; lowercase,
 //!   port and trailing dots removed. `http.host.raw`: the URI's host, else the Host header value;
-//! - `http.uri`: see [`uri`]; `http.cookie`: `Cookie` (requests) / `Set-Cookie` (responses).
+//! - `http.uri`: see [`uri`]; `http.cookie`: `Cookie` (requests) / `Set-Cookie` (responses);
+//! - `http.request_header` / `http.response_header`: one `Name: value` instance per combined
+//!   header, cookies included. While a response head arrives, its status line, single-header
+//!   buffers and `http.response_header` are published early (Suricata inspects them before the
+//!   head completes; `http.header`, `http.header_names`, `http.start` wait for the whole head).
 //!
 //! Request-only buffers answer for either direction (a rule may mix request and response buffers);
 //! buffers that exist on both sides (`http.header`, `http.protocol`, ...) answer for `dir`.
