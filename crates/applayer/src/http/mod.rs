@@ -415,6 +415,9 @@ pub(crate) fn mem_bound(l: &Limits) -> usize {
         + l.response_body_limit;
     std::mem::size_of::<HttpState>()
         + l.max_txs.max(1) * per_tx
+        // The one partial response (a head still arriving).
+        + std::mem::size_of::<Response>()
+        + per_head
         + 2 * (head + CHUNK_LINE_MAX)
         // The response head scanner's fields and folded line (their bytes come from the head).
         + 2 * head + l.http_max_headers * 48
@@ -460,7 +463,11 @@ impl HttpState {
 
     pub(crate) fn gap(&mut self, dir: Direction) {
         if dir == Direction::ToClient {
+            // At most one transaction holds a partial response: the head being read.
             self.partial_tx = None;
+            for t in &mut self.txs {
+                t.response_partial = None;
+            }
         }
         let h = self.half(dir);
         if h.state != State::Dead {
