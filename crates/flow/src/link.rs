@@ -1,9 +1,10 @@
 //! Link-layer decode for captures: from a pcap frame to the L3 packet [`decode_inner`] takes.
 //!
 //! Covers the link layers Suricata 7 decodes: Ethernet (with up to three 802.1Q / 802.1ad /
-//! QinQ 0x9100 tags; the first two VLAN ids are kept for the flow key), MPLS label stacks, NSH
-//! (ethertype 0x894F, MD types 1 and 2), Linux cooked captures v1 (113) and v2 (276), raw IP
-//! (101, 12, 14, 228, 229, 778), BSD loopback (0, 108), PPP (9) and Cisco HDLC (104).
+//! QinQ 0x9100 tags; the first two VLAN ids are kept for the flow key), PPPoE sessions, MPLS
+//! label stacks, NSH (ethertype 0x894F, MD types 1 and 2), Linux cooked captures v1 (113) and
+//! v2 (276), raw IP (101, 12, 14, 228, 229, 778), BSD loopback (0, 108), PPP (9) and Cisco HDLC
+//! (104).
 //!
 //! [`decode_link`] stops at the frame's own IP packet; tunnels inside it (GRE, VXLAN, GENEVE,
 //! Teredo, IP in IP) are opened by [`crate::tunnel::decapsulate`]. [`decode_frame`] also opens a
@@ -56,6 +57,7 @@ const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 const ETHERTYPE_MPLS: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_NSH: u16 = 0x894f;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 const ETHERNET_HEADER: usize = 14;
 const VLAN_TAG: usize = 4;
 /// Suricata keeps three VLAN layers; a fourth tag stops the decode.
@@ -66,6 +68,8 @@ const LOOPBACK_HEADER: usize = 4;
 const CHDLC_HEADER: usize = 4;
 const NSH_BASE_HEADER: usize = 8;
 const MPLS_SHIM: usize = 4;
+/// PPPoE session header with a 1-byte PPP protocol (2-byte: one more).
+const PPPOE_SESSION_HEADER: usize = 7;
 const IPV4_MIN_HEADER: usize = 20;
 const IPV6_HEADER: usize = 40;
 const UDP_HEADER: usize = 8;
@@ -227,6 +231,7 @@ pub(crate) fn network_layer<'a>(
                 return mpls(data, walk);
             }
             ETHERTYPE_NSH => return nsh(data, walk),
+            ETHERTYPE_PPPOE_SESSION => return pppoe_session(data),
             other => return Err(FrameError::NotIp(other)),
         }
     }
@@ -299,6 +304,34 @@ fn nsh<'a>(data: &'a [u8], walk: &mut Walk) -> Result<(u16, &'a [u8]), FrameErro
             mpls(rest, walk)
         }
         _ => Err(FrameError::Nsh),
+    }
+}
+
+/// Suricata's `DecodePPPOESession`: version/type, code, session id, length, then a PPP
+/// protocol of one octet (low bit of the first octet set) or two.
+fn pppoe_session(data: &[u8]) -> Result<(u16, &[u8]), FrameError> {
+    let plen = be16(data, 4).filter(|_| data.len() >= PPPOE_SESSION_HEADER);
+    if plen.ok_or(FrameError::Truncated)? == 0 {
+        return Err(FrameError::NotIp(ETHERTYPE_PPPOE_SESSION));
+    }
+    let first = u16::from(data[6]);
+    let (proto, hlen) = if first & 1 == 1 {
+        (first, PPPOE_SESSION_HEADER)
+    } else {
+        let second = u16::from(*data.get(7).ok_or(FrameError::Truncated)?);
+        ((first << 8) | second, PPPOE_SESSION_HEADER + 1)
+    };
+    let rest = &data[hlen..];
+    match proto {
+        0x0021 | 0x002f if rest.len() >= IPV4_MIN_HEADER => {
+            if proto == 0x002f && rest[0] >> 4 != 4 {
+                return Err(FrameError::NotIp(proto));
+            }
+            Ok((ETHERTYPE_IPV4, rest))
+        }
+        0x0057 if rest.len() >= IPV6_HEADER => Ok((ETHERTYPE_IPV6, rest)),
+        0x0021 | 0x002f | 0x0057 => Err(FrameError::Truncated),
+        other => Err(FrameError::NotIp(other)),
     }
 }
 
@@ -725,6 +758,37 @@ mod tests {
         );
         assert_eq!(
             decode_link(linktype::PPP, &[0x00, 0x21, 0x45]),
+            Err(FrameError::Truncated)
+        );
+
+        // PPPoE session: two-octet and one-octet PPP protocol; LCP; no payload.
+        for (proto, extra) in [(&[0x00, 0x21][..], 2u16), (&[0x21], 1)] {
+            let mut p = vec![0x11, 0x00, 0x00, 0x01];
+            p.extend_from_slice(&(ip.len() as u16 + extra).to_be_bytes());
+            p.extend_from_slice(proto);
+            p.extend_from_slice(&ip);
+            let f = ether(&[(0x8100, 3)], 0x8864, &p);
+            let d = decode_link(linktype::ETHERNET, &f).unwrap();
+            assert_eq!((d.l3, d.vlan), (&ip[..], [3, 0]));
+        }
+        let f = ether(&[], 0x8864, &[0x11, 0, 0, 1, 0, 2, 0xc0, 0x21]);
+        assert_eq!(
+            decode_link(linktype::ETHERNET, &f),
+            Err(FrameError::NotIp(0xc021))
+        );
+        let f = ether(&[], 0x8864, &[0x11, 0, 0, 1, 0, 0, 0x00, 0x21]);
+        assert_eq!(
+            decode_link(linktype::ETHERNET, &f),
+            Err(FrameError::NotIp(0x8864))
+        );
+        let f = ether(&[], 0x8864, &[0x11, 0, 0, 1, 0, 2, 0x00]);
+        assert_eq!(
+            decode_link(linktype::ETHERNET, &f),
+            Err(FrameError::Truncated)
+        );
+        let f = ether(&[], 0x8864, &[0x11, 0, 0, 1, 0, 2, 0x00, 0x21, 0x45]);
+        assert_eq!(
+            decode_link(linktype::ETHERNET, &f),
             Err(FrameError::Truncated)
         );
 
