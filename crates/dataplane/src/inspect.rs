@@ -1,7 +1,7 @@
 //! One worker's inspection pipeline, shared by `seawall replay` and the appliance's workers:
 //!
 //! ```text
-//! capture frame ──decode_frame──┐
+//! capture frame ──decode_link───┐   ┌─ tunnel::decapsulate (inner packet: back to decode_inner)
 //!                               ├─▶ decode_inner ─▶ Defrag (fragments) ─▶ FlowTable<FlowDetect>
 //! GWLB inner packet ────────────┘                                          │
 //!                                     alerts + verdict ◀── Engine::inspect ◀┘
@@ -16,6 +16,12 @@
 //! their own (no flow), and the packet rebuilt from them is inspected once more with `pcap_cnt` 0,
 //! as Suricata does with its pseudo packets. Midstream pickup is a setting ([`InspectConfig`]): off
 //! for replay, as in Suricata's default config; on in the appliance.
+//!
+//! Tunnels (GRE, ERSPAN, VXLAN, GENEVE with or without the AWS options, Teredo, IP in IP; see
+//! `seawall_flow::tunnel`) are opened as Suricata opens them: the inner packet is inspected first,
+//! as a packet of its own (`pcap_cnt` 0, its flow keyed per tunnel depth, [`AlertEvent::tunnel`]),
+//! then the carrier with header rules only. Only TCP, UDP, ICMP, SCTP and ESP packets (and
+//! 6in4 carriers) have flows, as in Suricata: IP-only rules match every GRE packet.
 //!
 //! Streams and app layer (issue 5), per flow in a side table keyed by flow id (`FlowSide`):
 //! - TCP segments of tracked sessions go to the per-worker [`StreamTable`] (replay: delivery on
