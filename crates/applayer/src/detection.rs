@@ -201,7 +201,9 @@ fn nbss_is_smb(d: &[u8]) -> bool {
 }
 
 /// Suricata's SMB probe on at least [`SMB_MIN_REC`] bytes: an SMB record, or one small NetBIOS
-/// message (a session request, say) and then an SMB record.
+/// message (a session request, say) and then an SMB record in the same bytes. The probe's
+/// "want more" for a short first message only counts while no more than [`SMB_MIN_REC`] bytes
+/// are there: past its maximal depth Suricata gives the probe up.
 fn smb_probe(d: &[u8]) -> Detect {
     if d.len() < SMB_MIN_REC {
         return Detect::NeedMore;
@@ -216,7 +218,7 @@ fn smb_probe(d: &[u8]) -> Detect {
             if data.get(len..).is_some_and(nbss_is_smb) {
                 return Detect::Found(AppProto::Smb);
             }
-        } else if len < 256 {
+        } else if len < 256 && d.len() == SMB_MIN_REC {
             return Detect::NeedMore;
         }
     }
@@ -381,9 +383,11 @@ mod tests {
                 445,
                 Detect::Unknown,
             ),
-            // The port-445 probe: a session request first, then SMB.
+            // The port-445 probe: a session request first, then SMB in the same bytes; a
+            // session request alone is given up past 36 bytes.
             (TS, &sr, 445, Detect::Found(AppProto::Smb)),
-            (TS, &sr[..40], 445, Detect::NeedMore),
+            (TS, &sr[..36], 445, Detect::NeedMore),
+            (TS, &sr[..40], 445, Detect::Unknown),
             (TS, &sr, 139, Detect::Unknown),
             // FTP: commands to the server, the "220 (" banner to the client, any case.
             (TS, b"USER anonymous\r\n", 21, Detect::Found(AppProto::Ftp)),
