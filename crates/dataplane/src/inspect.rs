@@ -1736,6 +1736,50 @@ mod tests {
         assert_eq!(c.tunnel_errors.get("gre_unknown_protocol"), Some(&1));
     }
 
+    /// The appliance opens a tunnel inside a GWLB inner packet as replay does: the GRE packet
+    /// GWLB delivers and the TCP packet inside it are both inspected, the inner one keyed under
+    /// the GWLB endpoint with the GWLB metadata; the frame's verdict is the inner drop.
+    #[test]
+    fn tunnel_inside_gwlb_traffic_is_opened_in_the_appliance() {
+        let inner = tcp(true, SYN, 1, 0, b"");
+        let mut g = vec![0, 0, 0x08, 0x00];
+        g.extend_from_slice(&inner);
+        let gre = outer_ipv4(47, &g);
+        let load = Loader::default().load_str(
+            "t.rules",
+            "drop tcp any any -> any 80 (flags:S; sid:1;)\n\
+             alert ip any any -> any any (ip_proto:47; sid:2;)\n",
+        );
+        let (engine, _) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::appliance()).expect("inspector");
+        let meta = GwlbMeta {
+            endpoint: seawall_wire::GwlbEndpointId(7),
+            attachment: seawall_wire::AttachmentId(8),
+            cookie: seawall_wire::FlowCookie(9),
+        };
+        let mut out = Vec::new();
+        let v = insp.process_gwlb(Timestamp::from_secs(1), meta, 0x0800, &gre, &mut |ev| {
+            out.push((
+                ev.alerts.iter().map(|a| a.sid).collect::<Vec<_>>(),
+                ev.tunnel.map(|t| (t.depth, t.kind)),
+                ev.gwlb,
+            ));
+        });
+        assert_eq!(v, Verdict::Drop);
+        assert_eq!(
+            out,
+            vec![
+                (vec![1], Some((1, TunnelKind::Gre)), Some(meta)),
+                (vec![2], None, Some(meta)),
+            ]
+        );
+    }
+
     /// A VXLAN carrier keeps its flow and header rules, but its payload is not inspected once
     /// the tunnel is opened; a malformed VXLAN header leaves an ordinary UDP datagram.
     #[test]
