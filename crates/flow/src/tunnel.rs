@@ -333,6 +333,15 @@ fn check_layers(layers: u8) -> Result<u8, TunnelError> {
     Ok(layers + 1)
 }
 
+/// The first decoder of the tunnel packet (IP, Ethernet) must still fit in the layers: when it
+/// does not, Suricata's decoder fails and the tunnel packet is discarded.
+fn check_first(layers: u8) -> Result<u8, TunnelError> {
+    if layers.saturating_add(1) >= MAX_LAYERS {
+        return Err(TunnelError::TooManyLayers);
+    }
+    Ok(layers)
+}
+
 /// An IP packet handed straight to the IP decoder.
 fn direct(
     kind: TunnelKind,
@@ -341,7 +350,7 @@ fn direct(
     layers: u8,
     keep: Keep,
 ) -> Result<Option<Decap<'_>>, TunnelError> {
-    let layers = check_layers(layers)?;
+    let layers = check_first(check_layers(layers)?)?;
     Ok(Some(Decap {
         kind,
         inner: Ok(Frame {
@@ -365,10 +374,7 @@ fn bridged(
     layers: u8,
     extra: u8,
 ) -> Result<Option<Decap<'_>>, TunnelError> {
-    let layers = check_layers(layers)?.saturating_add(extra);
-    if layers >= MAX_LAYERS {
-        return Err(TunnelError::TooManyLayers);
-    }
+    let layers = check_first(check_layers(layers)?.saturating_add(extra))?;
     if frame.len() < ETHERNET_HEADER {
         return Err(TunnelError::InnerLink);
     }
@@ -538,11 +544,15 @@ fn ppp_tunnel(kind: TunnelKind, data: &[u8], layers: u8) -> Result<Option<Decap<
     let layers = check_layers(layers)?;
     let mut walk = Walk::new(layers);
     match crate::link::ppp(data, &mut walk) {
-        Ok((protocol, l3)) => Ok(Some(Decap {
-            kind,
-            inner: Ok(walk.frame(protocol, l3)),
-            keep: Keep::IpHeader,
-        })),
+        Ok((protocol, l3)) => {
+            let inner = walk.frame(protocol, l3);
+            check_first(inner.layers)?;
+            Ok(Some(Decap {
+                kind,
+                inner: Ok(inner),
+                keep: Keep::IpHeader,
+            }))
+        }
         // Unsupported PPP protocols (LCP, CCP, ...): the tunnel packet exists, without IP.
         Err(e @ FrameError::NotIp(_)) => Ok(Some(Decap {
             kind,
@@ -649,7 +659,7 @@ fn teredo(b: &[u8], layers: u8) -> Option<Decap<'_>> {
     if hlim == 0 || (next == 0 && plen < 8) || ip.len() != IPV6_HEADER + plen {
         return None;
     }
-    let layers = check_layers(layers).ok()?;
+    let layers = check_first(check_layers(layers).ok()?).ok()?;
     Some(Decap {
         kind: TunnelKind::Teredo,
         inner: Ok(Frame {
@@ -1075,7 +1085,12 @@ mod tests {
             decapsulate(&pkt, MAX_LAYERS - 1),
             Err(TunnelError::TooManyLayers)
         );
-        assert!(decapsulate(&pkt, MAX_LAYERS - 3).unwrap().is_some());
+        // GRE, the tunnel packet, its IPv4 header: the 16th layer is refused.
+        assert_eq!(
+            decapsulate(&pkt, MAX_LAYERS - 3),
+            Err(TunnelError::TooManyLayers)
+        );
+        assert!(decapsulate(&pkt, MAX_LAYERS - 4).unwrap().is_some());
         // GRE in GRE in ...: every level adds layers, so nesting ends.
         let mut l3 = icmp.clone();
         for _ in 0..20 {
