@@ -168,16 +168,10 @@ fn classify(case: &Case, rules: &str) -> Class {
             f.trim_start_matches("buf:")
         ));
     }
-    for (needle, why) in [
-        (
-            "stream.async-oneside",
-            "`stream.async-oneside=true`: one-sided stream tracking",
-        ),
-        (
-            "stream.inline",
-            "`stream.inline=true`: inline stream inspection",
-        ),
-    ] {
+    for (needle, why) in [(
+        "stream.inline",
+        "`stream.inline=true`: inline stream inspection",
+    )] {
         if case.args.iter().any(|a| a.contains(needle)) {
             return Class::Deferred(why.to_string());
         }
@@ -298,7 +292,7 @@ fn run_seawall(
     midstream: bool,
     out: &Path,
 ) -> Result<Vec<String>, String> {
-    run_seawall_with(rules, pcap, midstream, None, out)
+    run_seawall_with(rules, pcap, midstream, false, None, out)
 }
 
 /// [`run_seawall`] with a threshold.config (`--threshold-file`).
@@ -306,6 +300,7 @@ fn run_seawall_with(
     rules: &Path,
     pcap: &Path,
     midstream: bool,
+    async_oneside: bool,
     threshold_file: Option<&Path>,
     out: &Path,
 ) -> Result<Vec<String>, String> {
@@ -318,6 +313,9 @@ fn run_seawall_with(
         .arg(out);
     if midstream {
         cmd.arg("--midstream");
+    }
+    if async_oneside {
+        cmd.arg("--async-oneside");
     }
     if let Some(t) = threshold_file {
         cmd.arg("--threshold-file").arg(t);
@@ -457,6 +455,7 @@ fn suricata_verify() {
                 .join(format!("{}.tsv", safe(&case.name))),
         );
         let midstream = case.args.iter().any(|a| a == "stream.midstream=true");
+        let async_oneside = case.args.iter().any(|a| a == "stream.async-oneside=true");
         // `--set threshold-file=tests/<case>/threshold.config` (relative to suricata-verify).
         let threshold_file = case
             .args
@@ -468,6 +467,7 @@ fn suricata_verify() {
             &dir.join("test.rules"),
             &dir.join(&case.pcap),
             midstream,
+            async_oneside,
             threshold_file.as_deref(),
             &out,
         );

@@ -1274,6 +1274,11 @@ impl Inspector {
                         ..
                     } if pkt.fragment.is_none() && tcp_state != TcpState::None => {
                         let seg = Segment::from_tcp(seq, ack, flags, options, payload);
+                        if let Some(h) = side.stream {
+                            // `stream.async-oneside`: nothing will acknowledge the side seen.
+                            let one = fref.is_one_sided().then_some(self.raw_chunk);
+                            self.streams.set_one_sided(h, one);
+                        }
                         let new =
                             self.streams
                                 .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);

@@ -499,6 +499,13 @@ struct Half {
     /// No more data accepted (FIN reached, RST, depth).
     closed: bool,
     depth_hit: bool,
+    /// One-sided session (nothing will acknowledge this direction): in-order data is
+    /// delivered once this many bytes wait (Suricata moves `last_ack` with `next_seq` and
+    /// inspects the raw stream per chunk); 0 = not one-sided.
+    oneside: u32,
+    /// One-sided and the client's FIN arrived: everything in order is delivered (Suricata's
+    /// CLOSE_WAIT reassembles the packet's own direction).
+    fin_flush: bool,
     /// Held bytes: sorted, disjoint, non-adjacent chunks, all past `delivered`.
     held: Vec<Held>,
     /// Original bounds of the segments behind `held` (sorted by start).
@@ -545,6 +552,14 @@ impl Half {
 
     fn win_end(&self) -> u64 {
         self.win_pos + self.win.len() as u64
+    }
+
+    /// Held bytes contiguous with the delivery point.
+    fn ready_in_order(&self) -> u64 {
+        self.held
+            .first()
+            .filter(|h| h.start == self.delivered)
+            .map_or(0, |h| h.data.len() as u64)
     }
 
     fn heap_bytes(&self) -> usize {
@@ -920,7 +935,9 @@ impl Half {
     fn progress(&mut self, pool: &mut StreamPool, ts: Timestamp, force: bool, out: &mut DirNew) {
         let before = self.delivered;
         loop {
-            let limit = if force || pool.cfg.delivery == Delivery::Immediate {
+            let oneside_ready = self.oneside > 0
+                && (self.fin_flush || self.ready_in_order() >= u64::from(self.oneside));
+            let limit = if force || pool.cfg.delivery == Delivery::Immediate || oneside_ready {
                 u64::MAX
             } else if self.ack_seen {
                 self.acked.min(self.fin.unwrap_or(u64::MAX))
@@ -1159,6 +1176,9 @@ impl StreamTracker {
             self.halves[p].on_ack(pool, seg.ack);
         }
         let h = &mut self.halves[d];
+        if h.oneside > 0 && flags.fin() && dir == Direction::ToServer {
+            h.fin_flush = true;
+        }
         if h.init {
             let start = h.offset_of(data_seq);
             if flags.fin() && h.fin.is_none() {
@@ -1188,7 +1208,8 @@ impl StreamTracker {
     fn check_timeouts(&mut self, pool: &mut StreamPool, ts: Timestamp, out: &mut NewData) {
         for dir in [Direction::ToServer, Direction::ToClient] {
             let h = &mut self.halves[dir.index()];
-            if h.closed {
+            // One-sided: in-order data waiting for its chunk is not stalled.
+            if h.closed || (h.oneside > 0 && h.ready_in_order() > 0) {
                 continue;
             }
             if let Some(since) = h.stall_since {
@@ -1270,6 +1291,21 @@ impl StreamTracker {
     /// Heap bytes this tracker holds (what it charged to its pool).
     pub fn heap_bytes(&self) -> usize {
         self.halves.iter().map(Half::heap_bytes).sum()
+    }
+
+    /// Marks the session one-sided (`Some(chunk)`: only one side is seen, as
+    /// `crate::FlowRef::is_one_sided` tells) or not (`None`). While one-sided, in
+    /// [`Delivery::Acked`] mode a direction delivers its in-order data once `chunk` bytes wait,
+    /// and all of it when the client sends its FIN, instead of waiting for ACKs that will
+    /// never be seen; the flow end delivers the rest as usual.
+    pub fn set_one_sided(&mut self, chunk: Option<usize>) {
+        let c = chunk.map_or(0, |c| c.clamp(1, u32::MAX as usize) as u32);
+        for h in &mut self.halves {
+            h.oneside = c;
+            if c == 0 {
+                h.fin_flush = false;
+            }
+        }
     }
 
     /// Swaps the two directions: call when the flow's client and server are swapped after
@@ -1467,6 +1503,15 @@ impl StreamTable {
         match self.slots.get_mut(handle.index as usize) {
             Some(s) => s.tracker.flush(&mut self.pool, ts),
             None => NewData::default(),
+        }
+    }
+
+    /// See [`StreamTracker::set_one_sided`].
+    pub fn set_one_sided(&mut self, handle: StreamHandle, chunk: Option<usize>) {
+        if self.slot(handle).is_some() {
+            if let Some(s) = self.slots.get_mut(handle.index as usize) {
+                s.tracker.set_one_sided(chunk);
+            }
         }
     }
 
@@ -1690,6 +1735,42 @@ mod tests {
         let ch = t.pending(c).unwrap();
         assert_eq!((ch.data, ch.offset), (&req[..], 0));
         t.release(&mut pool);
+        assert_eq!(pool.memory_bytes(), 0);
+    }
+
+    /// One-sided sessions (`stream.async-oneside`): nothing acknowledges the side seen, so its
+    /// in-order data is delivered per chunk and at the client's FIN; a hole is not skipped
+    /// for it, and waiting for the chunk is not a stall.
+    #[test]
+    fn test_one_sided_delivery() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let c = Direction::ToServer;
+        t.on_segment(&mut pool, ts(1), c, &seg(100, 0, S, b""));
+        t.set_one_sided(Some(8));
+        let n = t.on_segment(&mut pool, ts(1), c, &seg(101, 7, A, b"GET "));
+        assert_eq!(n.to_server.bytes, 0);
+        // Ten seconds later: still waiting for the chunk (no gap timeout).
+        let n = t.on_segment(&mut pool, ts(11), c, &seg(105, 7, A, b""));
+        assert_eq!(n.to_server.bytes, 0);
+        let n = t.on_segment(&mut pool, ts(11), c, &seg(105, 7, A, b"/ HTTP"));
+        assert_eq!(n.to_server.bytes, 10);
+        // A hole: what follows it waits.
+        let n = t.on_segment(&mut pool, ts(11), c, &seg(120, 7, A, b"Host: a\r\n"));
+        assert_eq!(n.to_server.bytes, 0);
+        let n = t.on_segment(&mut pool, ts(11), c, &seg(111, 7, A, b"/1.0\r\n"));
+        assert_eq!(n.to_server.bytes, 0);
+        // The client's FIN delivers everything in order, up to the hole.
+        let n = t.on_segment(&mut pool, ts(11), c, &seg(130, 7, TcpFlags::FIN | A, b""));
+        assert_eq!(n.to_server.bytes, 6);
+        assert_eq!(drain(&mut t, &mut pool, c), b"GET / HTTP/1.0\r\n");
+        // Not one-sided: nothing is delivered without the peer's ACK.
+        let mut t2 = StreamTracker::new();
+        t2.on_segment(&mut pool, ts(1), c, &seg(100, 0, S, b""));
+        let n = t2.on_segment(&mut pool, ts(1), c, &seg(101, 7, A, b"GET / HTTP"));
+        assert_eq!(n.to_server.bytes, 0);
+        t.release(&mut pool);
+        t2.release(&mut pool);
         assert_eq!(pool.memory_bytes(), 0);
     }
 

@@ -84,6 +84,11 @@ pub struct FlowConfig {
     /// Key ICMP echo request/reply on the echo identifier (on by default); off gives Suricata's
     /// key (all ICMP between two hosts is one flow).
     pub icmp_echo_by_id: bool,
+    /// Track TCP sessions of which only one side is seen (Suricata's `stream.async-oneside`):
+    /// a SYN/ACK is picked up even without `midstream`, the one side seen completes the
+    /// handshake, and until the other side shows up the session is one-sided
+    /// ([`FlowRef::is_one_sided`]). Default off.
+    pub async_oneside: bool,
     /// Seed of the keyed index hash (pass a random value in production: it defeats collision
     /// floods; fixed values give reproducible flow ids).
     pub hash_seed: u64,
@@ -96,6 +101,7 @@ impl Default for FlowConfig {
             timeouts: Timeouts::default(),
             midstream: true,
             icmp_echo_by_id: true,
+            async_oneside: false,
             hash_seed: 0x5ea_a11,
         }
     }
@@ -390,6 +396,12 @@ impl<T> FlowRef<'_, T> {
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.entry.data
     }
+    /// A one-sided TCP session under [`FlowConfig::async_oneside`]: only one side has sent
+    /// packets so far (Suricata's `STREAMTCP_FLAG_ASYNC`), so its data will never be
+    /// acknowledged by a packet we see.
+    pub fn is_one_sided(&self) -> bool {
+        self.entry.tcp.flags & crate::tcp::sflag::ASYNC != 0
+    }
     /// Whether the app layer may reverse this flow ([`FlowRef::reverse`]): a TCP session picked
     /// up mid-stream from a packet other than a SYN/ACK (Suricata's `STREAMTCP_FLAG_MIDSTREAM`
     /// without `_MIDSTREAM_SYNACK`: its sender was taken as the client without evidence).
@@ -545,7 +557,7 @@ impl<T: Default> FlowTable<T> {
                         self.create(ts, hash, key, src_is_lo)
                     }
                 };
-                let midstream = self.cfg.midstream;
+                let (midstream, async_oneside) = (self.cfg.midstream, self.cfg.async_oneside);
                 let e = &mut self.entries[idx as usize];
                 let mut dir = e.direction(src_is_lo);
                 let established;
@@ -558,7 +570,9 @@ impl<T: Default> FlowTable<T> {
                 {
                     let was_midstream = e.tcp.flags & crate::tcp::sflag::MIDSTREAM != 0;
                     let tfo = tf.syn() && crate::tcp::has_tfo_option(options);
-                    let seg = e.tcp.segment(dir, tf, payload.len(), midstream, tfo);
+                    let seg = e
+                        .tcp
+                        .segment(dir, tf, payload.len(), midstream, tfo, async_oneside);
                     if seg.reverse {
                         e.reverse();
                         dir = dir.reversed();
@@ -579,6 +593,10 @@ impl<T: Default> FlowTable<T> {
                         flags |= PacketFlags::FIRST_IN_DIRECTION;
                     }
                     e.seen |= bit;
+                    if e.seen == SEEN_BOTH {
+                        // Suricata drops STREAMTCP_FLAG_ASYNC once both sides sent a packet.
+                        e.tcp.flags &= !crate::tcp::sflag::ASYNC;
+                    }
                 } else {
                     let bit = seen_bit(dir);
                     if e.seen & bit == 0 {
@@ -1111,6 +1129,43 @@ mod tests {
         let b = tcp(SRV, CLI, SA, b"");
         let p = decode_inner(0x0800, &b).unwrap();
         assert!(!t.process(ts(1), 0, &p).unwrap().app_reversible());
+    }
+
+    /// `async_oneside`: a session is one-sided until the other side sends a packet.
+    #[test]
+    fn test_one_sided_until_both_sides_seen() {
+        let cfg = FlowConfig {
+            async_oneside: true,
+            ..FlowConfig::replay()
+        };
+        let mut t = small(16, cfg);
+        let one_sided = |t: &mut FlowTable<u64>, at: u64, b: &[u8]| {
+            let p = decode_inner(0x0800, b).unwrap();
+            let f = t.process(ts(at), 0, &p).unwrap();
+            (f.is_one_sided(), f.tcp_state())
+        };
+        assert_eq!(
+            one_sided(&mut t, 1, &tcp(CLI, SRV, TcpFlags::SYN, b"")),
+            (true, TcpState::SynSent)
+        );
+        assert_eq!(
+            one_sided(&mut t, 2, &tcp(CLI, SRV, A, b"")),
+            (true, TcpState::Established)
+        );
+        assert_eq!(
+            one_sided(&mut t, 3, &tcp(CLI, SRV, PA, b"GET")),
+            (true, TcpState::Established)
+        );
+        assert_eq!(
+            one_sided(&mut t, 4, &tcp(SRV, CLI, A, b"")),
+            (false, TcpState::Established)
+        );
+        // Off by default (and in replay without the option).
+        let mut t = small(16, FlowConfig::replay());
+        assert_eq!(
+            one_sided(&mut t, 1, &tcp(CLI, SRV, TcpFlags::SYN, b"")),
+            (false, TcpState::SynSent)
+        );
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub(crate) mod sflag {
     pub const TFO: u8 = 0x20;
     /// Picked up mid-stream from a SYN/ACK (the flow was already put the right way round).
     pub const MIDSTREAM_SYNACK: u8 = 0x40;
+    /// One-sided (asynchronous) session under `stream.async-oneside`: only one side seen so far
+    /// (cleared by the flow table once both sides sent a packet).
+    pub const ASYNC: u8 = 0x80;
 }
 
 /// TCP option kinds for Fast Open: the assigned one and the two experimental ones (used with
@@ -150,7 +153,9 @@ impl TcpTrack {
     }
 
     /// Applies one segment. `dir` is relative to the flow's current client; `tfo`: the segment
-    /// carries the TCP Fast Open option ([`has_tfo_option`]).
+    /// carries the TCP Fast Open option ([`has_tfo_option`]); `async_oneside`: Suricata's
+    /// `stream.async-oneside` (sessions whose other side is never seen: a SYN/ACK is picked up
+    /// even without `midstream`, and the handshake completes from the one side seen).
     pub fn segment(
         &mut self,
         dir: Direction,
@@ -158,7 +163,9 @@ impl TcpTrack {
         payload_len: usize,
         midstream: bool,
         tfo: bool,
+        async_oneside: bool,
     ) -> Segment {
+        let async_flag = if async_oneside { sflag::ASYNC } else { 0 };
         let before = self.state;
         let mut out = Segment {
             established: before.is_established(),
@@ -173,23 +180,23 @@ impl TcpTrack {
                 } else if fin {
                     if midstream && payload_len > 0 {
                         self.state = TcpState::FinWait;
-                        self.flags = sflag::MIDSTREAM;
+                        self.flags = sflag::MIDSTREAM | async_flag;
                         self.flags |= fin_flag(d);
                     }
                 } else if syn && ack {
-                    if midstream {
+                    if midstream || async_oneside {
                         // The SYN/ACK's receiver is the client.
                         out.reverse = d == Direction::ToServer;
                         self.state = TcpState::SynRecv;
-                        self.flags = sflag::MIDSTREAM | sflag::MIDSTREAM_SYNACK;
+                        self.flags = sflag::MIDSTREAM | sflag::MIDSTREAM_SYNACK | async_flag;
                     }
                 } else if syn {
                     out.reverse = d == Direction::ToClient;
                     self.state = TcpState::SynSent;
-                    self.flags = if tfo { sflag::TFO } else { 0 };
+                    self.flags = if tfo { sflag::TFO } else { 0 } | async_flag;
                 } else if ack && midstream {
                     self.state = TcpState::Established;
-                    self.flags = sflag::MIDSTREAM;
+                    self.flags = sflag::MIDSTREAM | async_flag;
                 }
             }
             TcpState::SynSent => {
@@ -207,6 +214,10 @@ impl TcpTrack {
                     }
                 } else if syn && d == Direction::ToClient {
                     self.flags |= sflag::SIMULTANEOUS;
+                } else if async_oneside && ack && !syn && !fin && d == Direction::ToServer {
+                    // No SYN/ACK seen: the client's ACK completes a one-sided session.
+                    self.state = TcpState::Established;
+                    self.flags |= sflag::ASYNC;
                 }
                 // A retransmitted SYN (to_server) changes nothing.
             }
@@ -216,12 +227,18 @@ impl TcpTrack {
                 } else {
                     Direction::ToServer
                 };
-                // TFO: the server's first packet after its SYN/ACK completes it too.
-                let tfo_server = self.flags & sflag::TFO != 0 && d == Direction::ToClient;
+                // TFO, or a one-sided session: the server's first packet after its SYN/ACK
+                // completes it too.
+                let tfo_server = (self.flags & sflag::TFO != 0 || async_oneside)
+                    && d == Direction::ToClient
+                    && self.flags & sflag::SYNACK_BY_CLIENT == 0;
                 if rst {
                     self.state = TcpState::Closed;
                 } else if ack && !syn && (d == completer || tfo_server) {
                     self.state = TcpState::Established;
+                    if d != completer && async_oneside {
+                        self.flags |= sflag::ASYNC;
+                    }
                     if payload_len > 0 && d == completer {
                         // Suricata: data on the handshake-completing ACK is established now.
                         out.established = true;
@@ -291,7 +308,7 @@ mod tests {
     fn run(name: &str, midstream: bool, steps: &[Step]) {
         let mut t = TcpTrack::default();
         for (i, &(dir, flags, len, est, state)) in steps.iter().enumerate() {
-            let s = t.segment(dir, TcpFlags(flags), len, midstream, false);
+            let s = t.segment(dir, TcpFlags(flags), len, midstream, false, false);
             assert_eq!(
                 (s.established, t.state),
                 (est, state),
@@ -421,15 +438,15 @@ mod tests {
     fn test_midstream_synack_reverses() {
         let mut t = TcpTrack::default();
         // The first packet seen is a SYN/ACK sent by the flow's (provisional) client side.
-        let s = t.segment(S, TcpFlags(SA), 0, true, false);
+        let s = t.segment(S, TcpFlags(SA), 0, true, false, false);
         assert!(s.reverse && !s.established);
         assert_eq!(t.state, TcpState::SynRecv);
         // After the reversal, the ACK from the new client completes it.
-        let s = t.segment(S, TcpFlags(A), 0, true, false);
+        let s = t.segment(S, TcpFlags(A), 0, true, false, false);
         assert_eq!((s.reverse, t.state), (false, TcpState::Established));
         // Midstream off: nothing.
         let mut t = TcpTrack::default();
-        let s = t.segment(S, TcpFlags(SA), 0, false, false);
+        let s = t.segment(S, TcpFlags(SA), 0, false, false, false);
         assert_eq!((s.reverse, t.state), (false, TcpState::None));
     }
 
@@ -457,33 +474,70 @@ mod tests {
         // TFO SYN (with data), SYN/ACK, then the server's response before the client's ACK:
         // Suricata moves the session to ESTABLISHED on the server's packet.
         let mut t = TcpTrack::default();
-        t.segment(S, TcpFlags(SYN), 65, false, true);
+        t.segment(S, TcpFlags(SYN), 65, false, true, false);
         assert!(t.is_tfo());
-        t.segment(C, TcpFlags(SA), 0, false, false);
+        t.segment(C, TcpFlags(SA), 0, false, false, false);
         assert_eq!(t.state, SynRecv);
-        let s = t.segment(C, TcpFlags(PA), 300, false, false);
+        let s = t.segment(C, TcpFlags(PA), 300, false, false, false);
         assert_eq!((s.established, t.state), (false, Established));
-        let s = t.segment(S, TcpFlags(A), 0, false, false);
+        let s = t.segment(S, TcpFlags(A), 0, false, false, false);
         assert!(s.established);
         // The same without the TFO option: the server's data leaves the handshake open.
         let mut t = TcpTrack::default();
-        t.segment(S, TcpFlags(SYN), 0, false, false);
-        t.segment(C, TcpFlags(SA), 0, false, false);
-        t.segment(C, TcpFlags(PA), 300, false, false);
+        t.segment(S, TcpFlags(SYN), 0, false, false, false);
+        t.segment(C, TcpFlags(SA), 0, false, false, false);
+        t.segment(C, TcpFlags(PA), 300, false, false, false);
         assert_eq!((t.is_tfo(), t.state), (false, SynRecv));
         // The option on the SYN/ACK alone also marks the session.
         let mut t = TcpTrack::default();
-        t.segment(S, TcpFlags(SYN), 0, false, false);
-        t.segment(C, TcpFlags(SA), 0, false, true);
+        t.segment(S, TcpFlags(SYN), 0, false, false, false);
+        t.segment(C, TcpFlags(SA), 0, false, true, false);
         assert!(t.is_tfo());
+    }
+
+    /// `stream.async-oneside` (suricata-verify alert-testmyids-async, http-async-srv,
+    /// bug-2491-01): sessions of which one side is captured still get established.
+    #[test]
+    fn test_async_oneside_sessions() {
+        use TcpState::*;
+        // Server side only, from its SYN/ACK: picked up without midstream, reversed, and the
+        // server's next packet completes the handshake.
+        let mut t = TcpTrack::default();
+        let s = t.segment(S, TcpFlags(SA), 0, false, false, true);
+        assert!(s.reverse);
+        assert_eq!(t.state, SynRecv);
+        let s = t.segment(C, TcpFlags(A), 0, false, false, true);
+        assert_eq!((s.established, t.state), (false, Established));
+        assert!(t.flags & sflag::ASYNC != 0);
+        assert!(
+            t.segment(C, TcpFlags(PA), 259, false, false, true)
+                .established
+        );
+        // Client side only, from its SYN: the client's ACK completes it.
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SYN), 0, false, false, true);
+        t.segment(S, TcpFlags(A), 0, false, false, true);
+        assert_eq!(t.state, Established);
+        assert!(
+            t.segment(S, TcpFlags(PA), 397, false, false, true)
+                .established
+        );
+        // Without the option neither happens.
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SA), 0, false, false, false);
+        assert_eq!(t.state, None);
+        let mut t = TcpTrack::default();
+        t.segment(S, TcpFlags(SYN), 0, false, false, false);
+        t.segment(S, TcpFlags(A), 0, false, false, false);
+        assert_eq!((t.state, t.flags & sflag::ASYNC), (SynSent, 0));
     }
 
     #[test]
     fn test_syn_sender_becomes_client_and_reuse() {
         let mut t = TcpTrack::default();
         // Flow created by a stray packet of the other side; then the real SYN arrives to_client.
-        t.segment(S, TcpFlags(A), 0, false, false);
-        let s = t.segment(C, TcpFlags(SYN), 0, false, false);
+        t.segment(S, TcpFlags(A), 0, false, false, false);
+        let s = t.segment(C, TcpFlags(SYN), 0, false, false, false);
         assert!(s.reverse && s.changed);
         assert_eq!(t.state, TcpState::SynSent);
         t.state = TcpState::Closed;

@@ -72,6 +72,10 @@ pub struct ReplayArgs {
     /// Pick up TCP sessions seen without their handshake (Suricata's `stream.midstream`).
     #[arg(long)]
     pub midstream: bool,
+    /// Track TCP sessions of which only one side is captured (Suricata's
+    /// `stream.async-oneside`).
+    #[arg(long)]
+    pub async_oneside: bool,
     /// Add the inspected payload (base64) to each EVE record.
     #[arg(long)]
     pub eve_payload: bool,
@@ -472,7 +476,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         packet: args.eve_packet,
         classes: loader.classifications().clone(),
     });
-    let cfg = InspectConfig::replay(args.midstream);
+    let mut cfg = InspectConfig::replay(args.midstream);
+    cfg.flow.async_oneside = args.async_oneside;
     let total_bytes: u64 = args
         .pcaps
         .iter()

@@ -34,6 +34,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         timeouts: if u.arbitrary()? { Timeouts::default() } else { Timeouts::suricata() },
         midstream: u.arbitrary()?,
         icmp_echo_by_id: u.arbitrary()?,
+        async_oneside: u.arbitrary()?,
         hash_seed: u.arbitrary()?,
     };
     let Ok(mut table) = FlowTable::<Slot>::new(fcfg) else {
