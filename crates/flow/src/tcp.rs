@@ -21,7 +21,8 @@
 //! carrying the TFO option ([`has_tfo_option`]) marks the session. Only such a SYN's payload is
 //! stream data (Suricata ignores data on other SYNs and on every SYN/ACK, see
 //! `crate::stream::Segment::from_tcp`), and in `SynRecv` a packet from the server (its data
-//! right after the SYN/ACK) completes the handshake as well as the client's ACK does.
+//! right after the SYN/ACK) completes the handshake as well as the client's ACK does. Packets
+//! after a Fast Open SYN/ACK are established (Suricata marks the flow established on it).
 
 use seawall_wire::TcpFlags;
 
@@ -167,8 +168,12 @@ impl TcpTrack {
     ) -> Segment {
         let async_flag = if async_oneside { sflag::ASYNC } else { 0 };
         let before = self.state;
+        // Suricata's TFO SYN/ACK handling sets ESTABLISHED before settling on SYN_RECV, which
+        // leaves the *flow* established (FLOW_STATE_ESTABLISHED): every packet after a Fast
+        // Open SYN/ACK is established.
+        let tfo_established = before == TcpState::SynRecv && self.flags & sflag::TFO != 0;
         let mut out = Segment {
-            established: before.is_established(),
+            established: before.is_established() || tfo_established,
             ..Segment::default()
         };
         let (syn, ack, fin, rst) = (flags.syn(), flags.ack(), flags.fin(), flags.rst());
@@ -479,15 +484,18 @@ mod tests {
         t.segment(C, TcpFlags(SA), 0, false, false, false);
         assert_eq!(t.state, SynRecv);
         let s = t.segment(C, TcpFlags(PA), 300, false, false, false);
-        assert_eq!((s.established, t.state), (false, Established));
+        assert_eq!((s.established, t.state), (true, Established));
         let s = t.segment(S, TcpFlags(A), 0, false, false, false);
         assert!(s.established);
         // The same without the TFO option: the server's data leaves the handshake open.
         let mut t = TcpTrack::default();
         t.segment(S, TcpFlags(SYN), 0, false, false, false);
         t.segment(C, TcpFlags(SA), 0, false, false, false);
-        t.segment(C, TcpFlags(PA), 300, false, false, false);
-        assert_eq!((t.is_tfo(), t.state), (false, SynRecv));
+        let s = t.segment(C, TcpFlags(PA), 300, false, false, false);
+        assert_eq!(
+            (t.is_tfo(), t.state, s.established),
+            (false, SynRecv, false)
+        );
         // The option on the SYN/ACK alone also marks the session.
         let mut t = TcpTrack::default();
         t.segment(S, TcpFlags(SYN), 0, false, false, false);
