@@ -48,7 +48,8 @@ use seawall_applayer::{
     Transport as AppTransport,
 };
 use seawall_detect::{
-    Alert, AppInput, DetectCtx, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted, TxRef, Verdict,
+    Alert, AppInput, DetectCtx, DirProto, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted,
+    TxRef, Verdict,
 };
 use seawall_flow::stream::{NewData, Segment, StreamConfig, StreamHandle, StreamTable};
 use seawall_flow::tunnel::{decapsulate, has_flow, layer_endpoint, TunnelKind};
@@ -281,6 +282,13 @@ struct FlowSide {
     last_seen: Timestamp,
     stream: Option<StreamHandle>,
     app: AppSlot,
+    /// Each direction's own detection outcome (Suricata's `alproto_ts`/`alproto_tc`, what
+    /// `app-layer-protocol` compares).
+    dir_proto: [DirProto; 2],
+    /// Once the protocol is known from one direction: the other direction's first bytes while
+    /// its own detection goes on, and whether that detection had already given up.
+    other_first: Vec<u8>,
+    other_done: bool,
     /// Reassembled bytes not yet raw-inspected, per direction.
     raw: [Vec<u8>; 2],
     /// The app layer completed a message: raw-inspect on the next packet of that direction.
@@ -315,6 +323,9 @@ impl FlowSide {
                 first: [Vec::new(), Vec::new()],
                 unknown: [false, false],
             },
+            dir_proto: [DirProto::Unknown; 2],
+            other_first: Vec::new(),
+            other_done: false,
             raw: [Vec::new(), Vec::new()],
             trigger: [false; 2],
             ended: [false; 2],
@@ -338,6 +349,7 @@ impl FlowSide {
     }
 
     fn reverse(&mut self) {
+        self.dir_proto.swap(0, 1);
         self.raw.swap(0, 1);
         self.trigger.swap(0, 1);
         self.ended.swap(0, 1);
@@ -406,7 +418,31 @@ impl FlowSide {
         let d = dir.index();
         match &mut self.app {
             AppSlot::Failed => {}
-            AppSlot::Known(a) => a.feed(dir, ts, data, events),
+            AppSlot::Known(a) => {
+                a.feed(dir, ts, data, events);
+                if self.dir_proto[d] == DirProto::Unknown {
+                    // This direction's own detection goes on (Suricata: a direction whose
+                    // detection ends without a protocol is FAILED once the other is known).
+                    self.dir_proto[d] = if self.other_done {
+                        DirProto::Failed
+                    } else {
+                        let take = data
+                            .len()
+                            .min(DETECT_MAX.saturating_sub(self.other_first.len()));
+                        self.other_first.extend_from_slice(&data[..take]);
+                        match detect_status(dir, transport, &self.other_first, port) {
+                            Detect::Found(q) => DirProto::Known(q),
+                            Detect::NeedMore if self.other_first.len() < DETECT_MAX => {
+                                DirProto::Unknown
+                            }
+                            _ => DirProto::Failed,
+                        }
+                    };
+                    if self.dir_proto[d] != DirProto::Unknown {
+                        self.other_first = Vec::new();
+                    }
+                }
+            }
             AppSlot::Detecting { first, unknown } => {
                 if unknown[d] {
                     return false;
@@ -423,6 +459,14 @@ impl FlowSide {
                             && transport == AppTransport::Tcp
                             && seen_reversed(p, dir, &first[d]);
                         let bufs = core::mem::take(first);
+                        let o = dir.reversed().index();
+                        if transport == AppTransport::Udp {
+                            self.dir_proto = [DirProto::Known(p); 2];
+                        } else {
+                            self.dir_proto[d] = DirProto::Known(p);
+                            self.other_done = unknown[o];
+                            self.other_first.clone_from(&bufs[o]);
+                        }
                         let (fdir, odir) = if rev {
                             (dir.reversed(), dir)
                         } else {
@@ -446,6 +490,12 @@ impl FlowSide {
                     _ => {
                         unknown[d] = true;
                         if transport == AppTransport::Udp || unknown.iter().all(|u| *u) {
+                            // Suricata's DisableAppLayer: undecided directions become FAILED.
+                            for dp in &mut self.dir_proto {
+                                if *dp == DirProto::Unknown {
+                                    *dp = DirProto::Failed;
+                                }
+                            }
                             self.app = AppSlot::Failed;
                         } else {
                             first[d] = Vec::new();
@@ -589,6 +639,7 @@ fn run_detect(
         app,
         last_tx,
         bodies,
+        dir_proto,
         ..
     } = side;
     let mut txs: Vec<TxRef<'_>> = Vec::new();
@@ -618,6 +669,7 @@ fn run_detect(
             stream_added,
             alproto,
             alproto_done,
+            dir_alproto: Some(dir_proto[d]),
             txs: &txs,
             stream_size: info.app.stream_size,
         },

@@ -18,7 +18,7 @@ use seawall_rules::keywords::uint::Uint;
 use crate::header::HeaderCheck;
 use crate::iponly::IpOnlyIndex;
 pub use crate::mpm::MpmKind;
-use crate::packet::{PacketInfo, TxRef, View};
+use crate::packet::{DirProto, PacketInfo, TxRef, View};
 use crate::payload::{FastPatternMeta, PayloadProgram, PayloadScratch};
 use crate::prefilter::{Hay, Prefilter, PrefilterScratch};
 use crate::state::{FlowDetect, RateSpec, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
@@ -1972,10 +1972,13 @@ impl Engine {
             }
         }
         for &(neg, a) in &r.alproto_kw {
-            let ok = if neg {
-                p.app.alproto_done && p.app.alproto != Some(a)
-            } else {
-                p.app.alproto == Some(a)
+            // Suricata compares the packet direction's own detection result.
+            let ok = match p.app.dir_alproto {
+                Some(DirProto::Unknown) => false,
+                Some(DirProto::Failed) => neg,
+                Some(DirProto::Known(q)) => (q == a) != neg,
+                None if neg => p.app.alproto_done && p.app.alproto != Some(a),
+                None => p.app.alproto == Some(a),
             };
             if !ok {
                 return false;

@@ -53,6 +53,6 @@ pub use engine::{
     Alert, CompileReport, DetectCtx, Engine, EngineOptions, RejectKind, TxAlerted, Verdict,
     PACKET_ALERT_MAX,
 };
-pub use packet::{AppInput, FlowInfo, PacketInfo, TxRef};
+pub use packet::{AppInput, DirProto, FlowInfo, PacketInfo, TxRef};
 pub use seawall_applayer::{AppProto, TxBuffers};
 pub use state::FlowDetect;

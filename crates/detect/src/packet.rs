@@ -71,6 +71,19 @@ pub struct TxRef<'a> {
     pub body_ready: bool,
 }
 
+/// One direction's protocol detection outcome (Suricata's `alproto_ts` / `alproto_tc`), which
+/// `app-layer-protocol` compares for packets of that direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirProto {
+    /// Not decided yet: `app-layer-protocol` (negated or not) does not match.
+    #[default]
+    Unknown,
+    /// Decided without a protocol: only negated checks match.
+    Failed,
+    /// This direction's data was recognised as this protocol.
+    Known(AppProto),
+}
+
 /// What the stream and app layer add to one packet (Suricata's raw-stream inspection and
 /// transaction inspection run on the packet).
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,6 +101,10 @@ pub struct AppInput<'a> {
     pub alproto_done: bool,
     /// Transactions to inspect on this packet.
     pub txs: &'a [TxRef<'a>],
+    /// The protocol detection outcome of the packet's direction; `None` when the caller does
+    /// not track it (then `app-layer-protocol` compares the flow's protocol, negated checks
+    /// once detection is done).
+    pub dir_alproto: Option<DirProto>,
     /// The TCP session's stream sizes `[client, server]` after this packet, as Suricata's
     /// `stream_size` computes them (`next_seq - isn`: in-order sequence space, SYN and FIN
     /// counted); `None` without a TCP session (the keyword never matches then).

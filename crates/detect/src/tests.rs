@@ -306,6 +306,7 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
         alproto: Some(AppProto::Http),
         alproto_done: true,
         txs: &txs,
+        dir_alproto: None,
         stream_size: None,
     };
     let mut ctx = DetectCtx::new(&e);
@@ -377,6 +378,37 @@ fn detected_only_protocol_rules_need_the_flow_protocol() {
         let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
         sids.sort_unstable();
         assert_eq!(&sids[..], *want, "{alproto:?}");
+    }
+    // With the packet direction's own outcome (Suricata's alproto_ts/alproto_tc), the
+    // keyword compares that, the header protocol the flow's: an SMB flow whose direction is
+    // undecided matches neither `app-layer-protocol:ssh` nor `!smtp`; a failed direction
+    // matches only the negation.
+    use crate::DirProto;
+    let dir_rows: &[(DirProto, &[u32])] = &[
+        (DirProto::Unknown, &[1]),
+        (DirProto::Failed, &[1, 3]),
+        (DirProto::Known(AppProto::Ssh), &[1, 2, 3]),
+        (DirProto::Known(AppProto::Smtp), &[1]),
+    ];
+    for (dp, want) in dir_rows {
+        let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
+        info.app = AppInput {
+            alproto: Some(AppProto::Smb),
+            alproto_done: true,
+            dir_alproto: Some(*dp),
+            ..AppInput::default()
+        };
+        let mut alerts = Vec::new();
+        e.inspect_app(
+            &mut ctx,
+            &info,
+            Some(f.data_mut()),
+            &mut TxAlerted::default(),
+            &mut alerts,
+        );
+        let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
+        sids.sort_unstable();
+        assert_eq!(&sids[..], *want, "{dp:?}");
     }
 }
 
