@@ -115,6 +115,28 @@ session("10.1.0.1", "10.1.0.8", 40007, 445, [
     ("c", b"JUNK" + b"\x42" * 60),
 ])
 
+# SMTP with a message (DATA): raw rules see the body in the stream.
+body = (
+    b"From: a@example.com\r\nTo: b@example.com\r\nSubject: invoice\r\n"
+    b"Content-Type: text/plain\r\n\r\nplease pay the invoice attached EVILMARKER now\r\n.\r\n"
+)
+session("10.1.0.1", "10.1.0.9", 40008, 25, [
+    ("s", b"220 mx.example.com ESMTP Postfix\r\n"),
+    ("c", b"HELO client.example.com\r\n"),
+    ("s", b"250 mx.example.com\r\n"),
+    ("c", b"MAIL FROM:<alice@example.com>\r\n"),
+    ("s", b"250 2.1.0 Ok\r\n"),
+    ("c", b"RCPT TO:<bob@example.com>\r\n"),
+    ("s", b"250 2.1.5 Ok\r\n"),
+    ("c", b"DATA\r\n"),
+    ("s", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+    ("c", body[:60]),
+    ("c", body[60:]),
+    ("s", b"250 2.0.0 Ok: queued\r\n"),
+    ("c", b"QUIT\r\n"),
+    ("s", b"221 2.0.0 Bye\r\n"),
+])
+
 with open("input.pcap", "wb") as f:
     f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     for s, us, data in pkts:
