@@ -37,6 +37,10 @@ use crate::{AppEvent, Counters, EventKind, Limits};
 use body::{Decoder, Encoding};
 use reshead::{ResScan, ResStep};
 
+/// Times a response head still arriving is published (see
+/// [`HttpState::publish_partial_response`]).
+const PARTIAL_PUBLISH_MAX: u8 = 32;
+
 /// Longest chunk-size line (chunk extensions included) we accept.
 const CHUNK_LINE_MAX: usize = 1024;
 
@@ -707,7 +711,10 @@ impl HttpState {
                     return &[];
                 }
                 let after = (h.res_scan.status.is_some(), h.res_scan.fields.len());
-                if after.0 && after != before {
+                // Each publication copies the head read so far: a head dribbled in line by line
+                // is published a bounded number of times (then at its end).
+                if after.0 && after != before && h.res_scan.published < PARTIAL_PUBLISH_MAX {
+                    h.res_scan.published += 1;
                     self.publish_partial_response(ts, limits, counters, events);
                 }
                 &[]

@@ -46,6 +46,8 @@ pub(crate) struct ResScan {
     pub(crate) dropped: usize,
     /// The status line's protocol is exactly `HTTP/1.1` (folding rule).
     http11: bool,
+    /// Times the partial head was published (bounded by the caller).
+    pub(crate) published: u8,
 }
 
 fn is_folding(c: u8) -> bool {
