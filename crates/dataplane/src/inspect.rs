@@ -1323,9 +1323,11 @@ impl Inspector {
                         ack,
                         payload,
                         options,
+                        window,
                         ..
                     } if pkt.fragment.is_none() && tcp_state != TcpState::None => {
-                        let seg = Segment::from_tcp(seq, ack, flags, options, payload);
+                        let seg = Segment::from_tcp(seq, ack, flags, options, payload)
+                            .with_window(window);
                         if let Some(h) = side.stream {
                             // `stream.async-oneside`: nothing will acknowledge the side seen.
                             let one = fref.is_one_sided().then_some(self.raw_chunk);

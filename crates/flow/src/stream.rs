@@ -63,11 +63,11 @@
 //! let mut streams = StreamTable::new(StreamConfig::default());
 //! let mut slot: Option<StreamHandle> = None; // lives in the flow entry (FlowRef::data_mut)
 //! let (flow_id, now) = (42, Timestamp::from_secs(1));
-//! let syn = Segment { seq: 999, ack: 0, flags: TcpFlags(TcpFlags::SYN), payload: b"" };
+//! let syn = Segment { seq: 999, ack: 0, flags: TcpFlags(TcpFlags::SYN), payload: b"", window: None };
 //! streams.on_segment(&mut slot, flow_id, now, Direction::ToServer, &syn);
 //! for (seq, part) in [(1000, &b"GET /a?x=/bin/"[..]), (1014, &b"sh HTTP/1.1"[..])] {
 //!     let ack = TcpFlags(TcpFlags::ACK | TcpFlags::PSH);
-//!     let seg = Segment { seq, ack: 1, flags: ack, payload: part };
+//!     let seg = Segment { seq, ack: 1, flags: ack, payload: part, window: None };
 //!     let new = streams.on_segment(&mut slot, flow_id, now, Direction::ToServer, &seg);
 //!     assert!(new.to_server.bytes > 0);
 //!     let h = slot.expect("tracker");
@@ -356,6 +356,9 @@ pub struct Segment<'a> {
     pub flags: TcpFlags,
     /// Payload.
     pub payload: &'a [u8],
+    /// Advertised window (unscaled), when known: a one-sided session's client FIN past the
+    /// window of its handshake-completing ACK is refused, as Suricata does.
+    pub window: Option<u16>,
 }
 
 impl<'a> Segment<'a> {
@@ -376,6 +379,15 @@ impl<'a> Segment<'a> {
             ack,
             flags,
             payload: if keep { payload } else { &[] },
+            window: None,
+        }
+    }
+
+    /// The segment with its advertised window.
+    pub const fn with_window(self, window: u16) -> Self {
+        Segment {
+            window: Some(window),
+            ..self
         }
     }
 }
@@ -506,6 +518,11 @@ struct Half {
     /// One-sided and the client's FIN arrived: everything in order is delivered (Suricata's
     /// CLOSE_WAIT reassembles the packet's own direction).
     fin_flush: bool,
+    /// One-sided: sequence number past the window of the first pure ACK after the SYN (the
+    /// ACK completing a one-sided handshake: Suricata's `next_win`, which no packet of the
+    /// unseen side moves); a FIN ending past it is refused. Valid when `oneside_win`.
+    oneside_win_end: u32,
+    oneside_win: bool,
     /// Held bytes: sorted, disjoint, non-adjacent chunks, all past `delivered`.
     held: Vec<Held>,
     /// Original bounds of the segments behind `held` (sorted by start).
@@ -1176,12 +1193,23 @@ impl StreamTracker {
             self.halves[p].on_ack(pool, seg.ack);
         }
         let h = &mut self.halves[d];
-        if h.oneside > 0 && flags.fin() && dir == Direction::ToServer {
-            h.fin_flush = true;
+        let mut fin = flags.fin();
+        if h.oneside > 0 && h.syn && !flags.syn() && flags.ack() && !h.oneside_win {
+            if let (false, true, Some(w)) = (fin, seg.payload.is_empty(), seg.window) {
+                h.oneside_win_end = seg.seq.wrapping_add(u32::from(w));
+                h.oneside_win = true;
+            }
+        }
+        if fin && h.oneside > 0 {
+            let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+            fin = !h.oneside_win || end.wrapping_sub(h.oneside_win_end) as i32 <= 0;
+            if fin && dir == Direction::ToServer {
+                h.fin_flush = true;
+            }
         }
         if h.init {
             let start = h.offset_of(data_seq);
-            if flags.fin() && h.fin.is_none() {
+            if fin && h.fin.is_none() {
                 let f = start.saturating_add(seg.payload.len() as i64);
                 if f >= h.delivered as i64 {
                     h.fin = Some(f as u64);
@@ -1596,6 +1624,7 @@ mod tests {
             ack,
             flags: TcpFlags(flags),
             payload,
+            window: None,
         }
     }
 
@@ -1774,13 +1803,47 @@ mod tests {
         assert_eq!(pool.memory_bytes(), 0);
     }
 
-    /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 416 bytes
+    /// Suricata refuses a one-sided client's FIN ending past the window of the ACK that
+    /// completed its handshake (suricata-verify stream-async-6063-cli-01: window 256, 396
+    /// bytes sent): the data then waits for the flow end.
+    #[test]
+    fn test_one_sided_fin_past_window_is_refused() {
+        let c = Direction::ToServer;
+        for (window, flushed) in [(256u16, false), (16000, true)] {
+            let mut pool = StreamPool::new(StreamConfig::replay());
+            let mut t = StreamTracker::new();
+            t.on_segment(&mut pool, ts(1), c, &seg(100, 0, S, b""));
+            t.set_one_sided(Some(2560));
+            t.on_segment(
+                &mut pool,
+                ts(1),
+                c,
+                &seg(101, 7, A, b"").with_window(window),
+            );
+            let data = [b'x'; 396];
+            t.on_segment(
+                &mut pool,
+                ts(1),
+                c,
+                &seg(101, 7, A, &data).with_window(window),
+            );
+            let fin = seg(497, 7, TcpFlags::FIN | A, b"").with_window(window);
+            let n = t.on_segment(&mut pool, ts(1), c, &fin);
+            assert_eq!(n.to_server.bytes == 396, flushed, "window {window}");
+            assert_eq!(n.to_server.eof, flushed, "window {window}");
+            let n = t.flush(&mut pool, ts(2));
+            assert_eq!(n.to_server.bytes == 396, !flushed, "window {window}");
+            t.release(&mut pool);
+        }
+    }
+
+    /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 432 bytes
     /// on 64-bit targets; the handle kept in the flow entry is 8.
     #[test]
     fn test_sizes() {
-        assert_eq!(size_of::<Half>(), 192);
-        assert_eq!(size_of::<StreamTracker>(), 384);
-        assert_eq!(StreamTable::bytes_per_tracker(), 416);
+        assert_eq!(size_of::<Half>(), 200);
+        assert_eq!(size_of::<StreamTracker>(), 400);
+        assert_eq!(StreamTable::bytes_per_tracker(), 432);
         assert_eq!(size_of::<StreamHandle>(), 8);
         assert_eq!(size_of::<Option<StreamHandle>>(), 12);
     }

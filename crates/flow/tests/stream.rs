@@ -57,6 +57,7 @@ impl Conn {
                 ack,
                 flags: TcpFlags(flags),
                 payload,
+                window: None,
             },
         )
     }
@@ -324,6 +325,7 @@ fn test_midstream_pickup() {
         ack,
         flags: TcpFlags(flags),
         payload,
+        window: None,
     };
     t.on_segment(&mut pool, ts(1), C2S, &seg(5000, 8000, PA, &b"POST /x"[..]));
     t.on_segment(
@@ -452,6 +454,7 @@ fn test_table_handles_and_expiry() {
         ack: 0,
         flags: TcpFlags(flags),
         payload,
+        window: None,
     };
     // A pure ACK allocates nothing.
     t.on_segment(&mut h, 7, ts(1), C2S, &seg(1, A, &b""[..]));
@@ -673,7 +676,7 @@ proptest! {
         for (flow, to_server, seq, ack, flags, len, action, dt) in ops {
             now += dt;
             let dir = if to_server { C2S } else { S2C };
-            let seg = Segment { seq, ack, flags: TcpFlags(flags), payload: &payload[..len] };
+            let seg = Segment { seq, ack, flags: TcpFlags(flags), payload: &payload[..len], window: None };
             t.on_segment(&mut handles[flow], flow as u64, ts(now), dir, &seg);
             if let Some(h) = handles[flow] {
                 match action {

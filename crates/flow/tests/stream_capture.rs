@@ -80,6 +80,7 @@ fn reassemble(path: &PathBuf, delivery: Delivery) -> (Streams, StreamTable) {
             ack,
             flags,
             payload,
+            window: None,
         };
         let handle = flow.data_mut();
         streams.on_segment(handle, id, ts, dir, &seg);

@@ -102,7 +102,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     let n = len.min(u.len());
                     payload.extend_from_slice(u.bytes(n)?);
                 }
-                let seg = Segment { seq, ack, flags: TcpFlags(flags), payload: &payload };
+                let seg = Segment { seq, ack, flags: TcpFlags(flags), payload: &payload, window: None };
                 let new = table.on_segment(&mut handles[f], flow_id, ts, dir, &seg);
                 let _ = (new.any(), new.get(dir).bytes, new.to_client.gaps, new.to_server.eof);
             }
