@@ -576,6 +576,23 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text: every non-comment line is an entry or an error, and applying never panics.
+        #[test]
+        fn any_text_parses_or_reports(lines in proptest::collection::vec(
+            proptest::string::string_regex(
+                "(threshold|suppress|rate_filter|event_filter)?[ a-z_0-9,.:/\\[\\]$\\\\#-]{0,60}"
+            ).expect("regex"),
+            0..8,
+        )) {
+            let text = lines.join("\n");
+            let cfg = ThresholdConfig::parse(&text);
+            proptest::prop_assert!(cfg.entries.len() + cfg.errors.len() <= lines.len() + 1);
+            let mut rules = load("alert tcp any any -> any any (sid:1;)\n");
+            let _ = cfg.apply(&mut rules);
+        }
+    }
+
     #[test]
     fn never_panics_on_junk() {
         for s in [
