@@ -23,6 +23,13 @@
 //! `crate::stream::Segment::from_tcp`), and in `SynRecv` a packet from the server (its data
 //! right after the SYN/ACK) completes the handshake as well as the client's ACK does. Packets
 //! after a Fast Open SYN/ACK are established (Suricata marks the flow established on it).
+//!
+//! An ACK pickup took its sender as the client without evidence: the app layer may still
+//! reverse it when its data turns out to go the other way (`FlowRef::app_reversible`, Suricata's
+//! `MIDSTREAM` without `MIDSTREAM_SYNACK`). With `stream.async-oneside` (sessions of which one
+//! side is captured) a SYN/ACK is picked up even without midstream, the one side seen completes
+//! the handshake (the client's ACK in `SynSent`, the server's packet in `SynRecv`), and the
+//! session is one-sided (`sflag::ASYNC`) until both sides have sent a packet.
 
 use seawall_wire::TcpFlags;
 
