@@ -228,6 +228,7 @@ fn write_one(
             category,
             severity: m.priority,
         },
+        tunnel: None,
         app_proto: None,
         direction: m.direction,
         payload: None,

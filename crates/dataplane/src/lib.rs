@@ -70,6 +70,87 @@ pub fn drop_reasons() -> Vec<&'static str> {
     v
 }
 
+/// Where an alerting packet came from, as Suricata 7.0.10's EVE says it: the record's `pkt_src`
+/// and, for a packet decapsulated from a tunnel or rebuilt from fragments, the `tunnel` object
+/// (the root packet: the outermost captured one, or the fragment that completed the rebuilt
+/// packet, with its ports as 0 since Suricata does not decode ports of fragments).
+pub mod eve_source {
+    use core::net::IpAddr;
+
+    use seawall_evidence::{PktSrc, TunnelRecord};
+    use seawall_flow::tunnel::TunnelKind;
+
+    use crate::inspect::{AlertEvent, TunnelInfo};
+
+    /// The `pkt_src` of a packet decapsulated from a `kind` tunnel (Suricata names the decoder).
+    pub const fn tunnel_pkt_src(kind: TunnelKind) -> PktSrc {
+        match kind {
+            TunnelKind::Gre | TunnelKind::Pptp | TunnelKind::ErspanI | TunnelKind::ErspanII => {
+                PktSrc::Gre
+            }
+            TunnelKind::Vxlan => PktSrc::Vxlan,
+            TunnelKind::Geneve | TunnelKind::GeneveGwlb => PktSrc::Geneve,
+            TunnelKind::Teredo => PktSrc::Teredo,
+            TunnelKind::Ipv6InIpv4 => PktSrc::Ipv4Tunnel,
+            TunnelKind::Ipv4InIpv6 | TunnelKind::Ipv6InIpv6 => PktSrc::Ipv6Tunnel,
+            // A kind added to `TunnelKind` later: give it its decoder's name here.
+            _ => PktSrc::Wire,
+        }
+    }
+
+    fn root(t: &TunnelInfo, frame_cnt: u64) -> TunnelRecord {
+        TunnelRecord {
+            src_ip: t.root.src,
+            src_port: t.root.src_port,
+            dest_ip: t.root.dst,
+            dest_port: t.root.dst_port,
+            proto: t.root.ip_proto,
+            depth: t.depth,
+            // A carrier rebuilt from fragments has no number of its own: the frame that
+            // completed it is the root.
+            pcap_cnt: if t.root_pcap_cnt != 0 {
+                t.root_pcap_cnt
+            } else {
+                frame_cnt
+            },
+            pkt_src: PktSrc::Wire,
+        }
+    }
+
+    /// `pkt_src` and `tunnel` of the record for `ev`; `frame_cnt` is the capture number of the
+    /// frame whose processing raised `ev` (0 when live or at the end of the input).
+    pub fn of(ev: &AlertEvent<'_>, frame_cnt: u64) -> (PktSrc, Option<TunnelRecord>) {
+        if ev.reassembled {
+            let tunnel = match &ev.tunnel {
+                Some(t) => root(t, frame_cnt),
+                None => TunnelRecord {
+                    src_ip: ev.pkt.src,
+                    src_port: 0,
+                    dest_ip: ev.pkt.dst,
+                    dest_port: 0,
+                    // An IPv6 fragment's protocol is its fragment header's.
+                    proto: match ev.pkt.src {
+                        IpAddr::V4(_) => ev.pkt.ip_proto,
+                        IpAddr::V6(_) => 44,
+                    },
+                    depth: 0,
+                    pcap_cnt: frame_cnt,
+                    pkt_src: PktSrc::Wire,
+                },
+            };
+            return (PktSrc::Defrag, Some(tunnel));
+        }
+        if let Some(t) = &ev.tunnel {
+            return (tunnel_pkt_src(t.kind), Some(root(t, frame_cnt)));
+        }
+        // Only the flow-end pseudo packets have no bytes.
+        if ev.l3.is_empty() {
+            return (PktSrc::FlowTimeout, None);
+        }
+        (PktSrc::Wire, None)
+    }
+}
+
 /// `[dataplane]` section of the config file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

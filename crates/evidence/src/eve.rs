@@ -4,7 +4,8 @@
 //! Suricata format with microseconds (always UTC here: `2024-01-01T00:00:00.000000+0000`),
 //! `flow_id`, `pcap_cnt` (only when non-zero), `event_type`, `src_ip`/`src_port`/`dest_ip`/
 //! `dest_port` (ports only for TCP, UDP and SCTP; `icmp_type`/`icmp_code` for ICMP), `proto` (IANA
-//! keyword such as `TCP` or `IPv6-ICMP`, else the number as a string), `pkt_src`, `alert{...}`,
+//! keyword such as `TCP` or `IPv6-ICMP`, else the number as a string), `pkt_src` ([`PktSrc`]),
+//! `alert{...}`, `tunnel{...}` (tunnel and defrag packets: [`TunnelRecord`]),
 //! `app_proto`, `direction`, `payload` (base64, only when non-empty), `stream`, `packet`,
 //! `packet_info{linktype}`. IPv6 addresses are written fully expanded (`2001:0db8:0000:...`), as
 //! Suricata 7 does. Seawall adds a `seawall` object last.
@@ -96,6 +97,73 @@ pub struct SeawallInfo<'a> {
     pub gwlb: Option<seawall_wire::GwlbMeta>,
 }
 
+/// Where a packet came from (Suricata's `pkt_src`, written as `PktSrcToString` names it): the
+/// record's own `pkt_src`, and the root packet's in the `tunnel` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PktSrc {
+    /// Read from the capture or the wire (`wire/pcap`).
+    Wire,
+    /// Decapsulated from GRE, PPTP or ERSPAN (`gre tunnel`).
+    Gre,
+    /// Decapsulated from IPv6 in IPv4 (`ipv4 tunnel`).
+    Ipv4Tunnel,
+    /// Decapsulated from IPv4 or IPv6 in IPv6 (`ipv6 tunnel`).
+    Ipv6Tunnel,
+    /// Decapsulated from Teredo (`teredo tunnel`).
+    Teredo,
+    /// Decapsulated from VXLAN (`vxlan encapsulation`).
+    Vxlan,
+    /// Decapsulated from GENEVE (`geneve encapsulation`).
+    Geneve,
+    /// Rebuilt from fragments (`defrag`).
+    Defrag,
+    /// A pseudo packet inspecting what a flow's streams hold when the flow ends
+    /// (`stream (flow timeout)`).
+    FlowTimeout,
+}
+
+impl PktSrc {
+    /// The EVE value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PktSrc::Wire => "wire/pcap",
+            PktSrc::Gre => "gre tunnel",
+            PktSrc::Ipv4Tunnel => "ipv4 tunnel",
+            PktSrc::Ipv6Tunnel => "ipv6 tunnel",
+            PktSrc::Teredo => "teredo tunnel",
+            PktSrc::Vxlan => "vxlan encapsulation",
+            PktSrc::Geneve => "geneve encapsulation",
+            PktSrc::Defrag => "defrag",
+            PktSrc::FlowTimeout => "stream (flow timeout)",
+        }
+    }
+}
+
+/// The `tunnel` object of a record whose packet was decapsulated from a tunnel or rebuilt from
+/// fragments: the root (outermost, captured) packet's addresses, ports (written as 0 unless
+/// the root is TCP, UDP or SCTP, as Suricata does), protocol, capture number and source, and
+/// the packet's tunnel depth (0 for a packet rebuilt from fragments of a captured packet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelRecord {
+    /// Root packet's source address.
+    pub src_ip: IpAddr,
+    /// Root packet's source port.
+    pub src_port: u16,
+    /// Root packet's destination address.
+    pub dest_ip: IpAddr,
+    /// Root packet's destination port.
+    pub dest_port: u16,
+    /// Root packet's IP protocol.
+    pub proto: u8,
+    /// Tunnel depth of the alerting packet.
+    pub depth: u8,
+    /// Root packet's capture number; 0 = none (omitted).
+    pub pcap_cnt: u64,
+    /// Root packet's source (`wire/pcap` for a captured packet).
+    pub pkt_src: PktSrc,
+}
+
 /// One `alert` record, borrowing everything: build it on the stack per alert and hand it to
 /// [`EveWriter::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +190,8 @@ pub struct AlertRecord<'a> {
     pub pkt_src: Option<&'a str>,
     /// The rule.
     pub alert: AlertInfo<'a>,
+    /// The tunnel the packet came out of (written after `alert`, as Suricata does).
+    pub tunnel: Option<TunnelRecord>,
     /// The flow's application protocol, when known.
     pub app_proto: Option<&'a str>,
     /// Packet direction in its flow.
@@ -354,6 +424,25 @@ const fn has_ports(proto: u8) -> bool {
     matches!(proto, 6 | 17 | 132 | 136)
 }
 
+impl Serialize for TunnelRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Suricata fills the root's ports only for TCP, UDP and SCTP, and writes them always.
+        let ports = matches!(self.proto, 6 | 17 | 132);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("src_ip", &Shown(EveIp(self.src_ip)))?;
+        m.serialize_entry("src_port", &if ports { self.src_port } else { 0 })?;
+        m.serialize_entry("dest_ip", &Shown(EveIp(self.dest_ip)))?;
+        m.serialize_entry("dest_port", &if ports { self.dest_port } else { 0 })?;
+        m.serialize_entry("proto", &Shown(ProtoName(self.proto)))?;
+        m.serialize_entry("depth", &self.depth)?;
+        if self.pcap_cnt != 0 {
+            m.serialize_entry("pcap_cnt", &self.pcap_cnt)?;
+        }
+        m.serialize_entry("pkt_src", self.pkt_src.as_str())?;
+        m.end()
+    }
+}
+
 impl Serialize for AlertRecord<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
@@ -383,6 +472,9 @@ impl Serialize for AlertRecord<'_> {
             m.serialize_entry("pkt_src", p)?;
         }
         m.serialize_entry("alert", &AlertObj(&self.alert))?;
+        if let Some(t) = &self.tunnel {
+            m.serialize_entry("tunnel", t)?;
+        }
         if let Some(a) = self.app_proto {
             m.serialize_entry("app_proto", a)?;
         }
@@ -564,6 +656,8 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const SURICATA: &str = include_str!("../test_data/suricata-7.0.10-eve-alerts.json");
+    const SURICATA_TUNNEL: &str =
+        include_str!("../test_data/suricata-7.0.10-eve-tunnel-alerts.json");
 
     fn sample() -> AlertRecord<'static> {
         AlertRecord {
@@ -586,6 +680,7 @@ mod tests {
                 category: "",
                 severity: 3,
             },
+            tunnel: None,
             app_proto: None,
             direction: Some(Direction::ToServer),
             payload: Some(b"GET"),
@@ -642,30 +737,46 @@ mod tests {
         assert_eq!(ProtoName(253).to_string(), "253");
     }
 
-    /// Rebuilds each Suricata 7.0.10 line from its fields and compares: byte for byte when the
-    /// line has no field Seawall does not write (`app_proto` comes from the app layer), else as
-    /// JSON values without those fields.
-    #[test]
-    fn matches_suricata_lines() {
-        let mut checked = 0;
-        for line in SURICATA.lines() {
+    /// The protocol number EVE writes as `name`.
+    fn proto_number(name: &str) -> u8 {
+        (0..=255u8)
+            .find(|&n| ProtoName(n).to_string() == name)
+            .unwrap_or_else(|| panic!("unexpected proto {name}"))
+    }
+
+    fn pkt_src_of(name: &str) -> PktSrc {
+        [
+            PktSrc::Wire,
+            PktSrc::Gre,
+            PktSrc::Ipv4Tunnel,
+            PktSrc::Ipv6Tunnel,
+            PktSrc::Teredo,
+            PktSrc::Vxlan,
+            PktSrc::Geneve,
+            PktSrc::Defrag,
+            PktSrc::FlowTimeout,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+        .unwrap_or_else(|| panic!("unexpected pkt_src {name}"))
+    }
+
+    /// Rebuilds each Suricata 7.0.10 line of `text` from its fields, writes it and returns
+    /// (the line, what the writer wrote, whether the line has `app_proto`).
+    fn rebuild(text: &str) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
             let s = |k: &str| v[k].as_str().map(str::to_string);
-            let ip = |k: &str| -> IpAddr {
-                let t = s(k).expect("ip");
+            let ip = |v: &serde_json::Value, k: &str| -> IpAddr {
+                let t = v[k].as_str().expect("ip");
                 t.parse().expect("parsable ip")
             };
+            let port = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0) as u16;
             let payload = s("payload").map(|p| base64_decode(&p).expect("b64"));
             let packet = s("packet").map(|p| base64_decode(&p).expect("b64"));
             let ts = s("timestamp").expect("ts");
             let a = &v["alert"];
-            let proto = match v["proto"].as_str().expect("proto") {
-                "TCP" => 6,
-                "UDP" => 17,
-                "ICMP" => 1,
-                "IPv6-ICMP" => 58,
-                other => panic!("unexpected proto {other}"),
-            };
             let timestamp_us = {
                 // Parse back what EveTime writes: only compare through re-formatting.
                 let secs = parse_ts(&ts);
@@ -674,21 +785,37 @@ mod tests {
             };
             let signature = a["signature"].as_str().expect("sig").to_string();
             let category = a["category"].as_str().expect("cat").to_string();
+            let pkt_src = s("pkt_src").expect("pkt_src");
+            let app_proto = s("app_proto");
+            let t = &v["tunnel"];
+            let tunnel = t.is_object().then(|| TunnelRecord {
+                src_ip: ip(t, "src_ip"),
+                src_port: port(t, "src_port"),
+                dest_ip: ip(t, "dest_ip"),
+                dest_port: port(t, "dest_port"),
+                proto: proto_number(t["proto"].as_str().expect("tunnel proto")),
+                depth: t["depth"].as_u64().expect("depth") as u8,
+                pcap_cnt: t["pcap_cnt"].as_u64().unwrap_or(0),
+                pkt_src: pkt_src_of(t["pkt_src"].as_str().expect("tunnel pkt_src")),
+            });
             let rec = AlertRecord {
                 timestamp_us,
                 flow_id: v["flow_id"].as_u64(),
                 pcap_cnt: v["pcap_cnt"].as_u64().unwrap_or(0),
-                src_ip: ip("src_ip"),
-                src_port: v["src_port"].as_u64().unwrap_or(0) as u16,
-                dest_ip: ip("dest_ip"),
-                dest_port: v["dest_port"].as_u64().unwrap_or(0) as u16,
-                proto,
+                src_ip: ip(&v, "src_ip"),
+                src_port: port(&v, "src_port"),
+                dest_ip: ip(&v, "dest_ip"),
+                dest_port: port(&v, "dest_port"),
+                proto: proto_number(v["proto"].as_str().expect("proto")),
                 icmp: v["icmp_type"]
                     .as_u64()
                     .map(|t| (t as u8, v["icmp_code"].as_u64().expect("code") as u8)),
-                pkt_src: Some("wire/pcap"),
+                pkt_src: Some(pkt_src_of(&pkt_src).as_str()),
                 alert: AlertInfo {
-                    action: Action::Allowed,
+                    action: match a["action"].as_str() {
+                        Some("blocked") => Action::Blocked,
+                        _ => Action::Allowed,
+                    },
                     gid: a["gid"].as_u64().expect("gid") as u32,
                     signature_id: a["signature_id"].as_u64().expect("sid") as u32,
                     rev: a["rev"].as_u64().expect("rev") as u32,
@@ -696,7 +823,8 @@ mod tests {
                     category: &category,
                     severity: a["severity"].as_u64().expect("sev") as u8,
                 },
-                app_proto: None,
+                tunnel,
+                app_proto: app_proto.as_deref(),
                 direction: match s("direction").as_deref() {
                     Some("to_server") => Some(Direction::ToServer),
                     Some("to_client") => Some(Direction::ToClient),
@@ -711,22 +839,74 @@ mod tests {
             };
             let mut w = EveWriter::new(Vec::new());
             w.write(&rec).expect("write");
-            let out = String::from_utf8(w.into_inner().expect("flush")).expect("utf8");
-            if v.get("app_proto").is_none() {
-                assert_eq!(out.trim_end(), line, "byte-for-byte");
-            } else {
-                let mut want = v.clone();
-                want.as_object_mut().expect("object").remove("app_proto");
-                let got: serde_json::Value = serde_json::from_str(&out).expect("json");
-                assert_eq!(got, want);
-            }
+            let written = String::from_utf8(w.into_inner().expect("flush")).expect("utf8");
             // And the reader gets the oracle line.
-            let back = read_alerts(&out).expect("read");
+            let back = read_alerts(&written).expect("read");
             assert_eq!(back.len(), 1);
             assert_eq!(back[0].alert.signature_id, rec.alert.signature_id);
-            checked += 1;
+            out.push((line.to_string(), written, app_proto.is_some()));
         }
-        assert_eq!(checked, 4);
+        out
+    }
+
+    /// Rebuilds each Suricata 7.0.10 line from its fields and compares byte for byte.
+    #[test]
+    fn matches_suricata_lines() {
+        let lines = rebuild(SURICATA);
+        assert_eq!(lines.len(), 4);
+        for (line, written, _) in &lines {
+            assert_eq!(written.trim_end(), line, "byte-for-byte");
+        }
+        // One of them has an app_proto.
+        assert!(lines.iter().any(|l| l.2));
+    }
+
+    /// Tunnel and defrag packets: Suricata 7.0.10 lines with `pkt_src` naming the decoder and the
+    /// `tunnel` object after `alert` (root tuple with ports 0 for GRE/6in4/fragments, depth 1
+    /// and 2, the root's `pcap_cnt`, `pkt_src`), rebuilt byte for byte.
+    #[test]
+    fn matches_suricata_tunnel_lines() {
+        let lines = rebuild(SURICATA_TUNNEL);
+        assert_eq!(lines.len(), 8);
+        for (line, written, _) in &lines {
+            assert_eq!(written.trim_end(), line, "byte-for-byte");
+        }
+        let all: String = lines.iter().map(|l| l.1.as_str()).collect();
+        for want in [
+            "\"pkt_src\":\"vxlan encapsulation\"",
+            "\"pkt_src\":\"ipv4 tunnel\"",
+            "\"pkt_src\":\"gre tunnel\"",
+            "\"pkt_src\":\"geneve encapsulation\"",
+            "\"pkt_src\":\"defrag\"",
+            "\"depth\":2",
+            "\"depth\":0",
+        ] {
+            assert!(all.contains(want), "{want}");
+        }
+    }
+
+    #[test]
+    fn tunnel_object_ports_only_for_port_protocols() {
+        let mut r = sample();
+        r.tunnel = Some(TunnelRecord {
+            src_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            src_port: 1,
+            dest_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            dest_port: 2,
+            proto: 47,
+            depth: 1,
+            pcap_cnt: 0,
+            pkt_src: PktSrc::Wire,
+        });
+        let j = serde_json::to_string(&r).expect("json");
+        assert!(
+            j.contains(
+                "\"severity\":3},\"tunnel\":{\"src_ip\":\"192.0.2.1\",\"src_port\":0,\
+                 \"dest_ip\":\"192.0.2.2\",\"dest_port\":0,\"proto\":\"GRE\",\"depth\":1,\
+                 \"pkt_src\":\"wire/pcap\"},\"direction\""
+            ),
+            "{j}"
+        );
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffff+0000` → microseconds (test helper, days by brute force).

@@ -4,7 +4,8 @@
 //! the facts of one alert. Today it holds the EVE JSON `alert` record ([`eve::AlertRecord`]),
 //! compatible with Suricata 7's schema (field names, order and formats: timestamps, expanded IPv6
 //! addresses, protocol names, base64 `payload`/`packet`) plus a `seawall` object (GWLB endpoint,
-//! attachment, flow cookie), and a buffered newline-delimited writer ([`eve::EveWriter`]).
+//! attachment, flow cookie) and Suricata's `tunnel` object for packets decapsulated from a tunnel
+//! or rebuilt from fragments ([`eve::TunnelRecord`], [`eve::PktSrc`]), and a buffered newline-delimited writer ([`eve::EveWriter`]).
 //! Per-flow packet rings and alert pcaps come next.
 //!
 //! Architecture invariants:
@@ -19,5 +20,5 @@ pub mod eve;
 
 pub use eve::{
     read_alerts, Action, AlertInfo, AlertRecord, Direction, EveAlert, EveAlertInfo, EveError,
-    EveWriter, SeawallInfo,
+    EveWriter, PktSrc, SeawallInfo, TunnelRecord,
 };

@@ -143,11 +143,13 @@ fn eve_direction(d: seawall_flow::Direction) -> Direction {
     }
 }
 
-/// Writes one EVE record per alert of `ev` (no allocation: every field is borrowed).
+/// Writes one EVE record per alert of `ev` (no allocation: every field is borrowed);
+/// `frame_cnt` is the capture number of the frame being processed (0 at the end of the input).
 fn write_event<W: Write>(
     eve: &mut EveWriter<W>,
     ev: &AlertEvent<'_>,
     ctx: &EveCtx,
+    frame_cnt: u64,
 ) -> Result<(), EveError> {
     let pkt = ev.pkt;
     let t = pkt.five_tuple();
@@ -162,6 +164,8 @@ fn write_event<W: Write>(
     let packet = match (ctx.packet, ev.origin) {
         (false, _) => None,
         (true, Origin::Capture { linktype, frame }) if !ev.reassembled => Some((frame, linktype)),
+        // Tunnel packets are raw IP with Suricata's DLT_RAW (12 on Linux).
+        (true, Origin::Tunnel) if !ev.reassembled => Some((ev.l3, 12)),
         // Rebuilt and GWLB packets are raw IP (LINKTYPE_RAW).
         (true, _) => Some((ev.l3, 101)),
     };
@@ -170,6 +174,7 @@ fn write_event<W: Write>(
     } else {
         None
     };
+    let (pkt_src, tunnel) = seawall_dataplane::eve_source::of(ev, frame_cnt);
     let seawall = ev.gwlb.map(|g| SeawallInfo {
         appliance: None,
         gwlb: Some(g),
@@ -194,7 +199,7 @@ fn write_event<W: Write>(
             dest_port: dport,
             proto: pkt.ip_proto,
             icmp,
-            pkt_src: Some("wire/pcap"),
+            pkt_src: Some(pkt_src.as_str()),
             alert: AlertInfo {
                 action: if blocked {
                     Action::Blocked
@@ -208,6 +213,7 @@ fn write_event<W: Write>(
                 category,
                 severity: a.priority,
             },
+            tunnel,
             app_proto: ev.app_proto,
             direction: ev.flow.map(|f| eve_direction(f.direction)),
             payload,
@@ -572,7 +578,7 @@ fn run_single(
             last_ts = last_ts.max(ts);
             insp.process_frame(ts, pcap_cnt, linktype, frame, &mut |ev| {
                 if failed.is_none() {
-                    if let Err(e) = write_event(&mut eve, ev, ectx) {
+                    if let Err(e) = write_event(&mut eve, ev, ectx, pcap_cnt) {
                         failed = Some(e);
                     }
                 }
@@ -592,7 +598,7 @@ fn run_single(
     // timeout at shutdown).
     insp.finish(last_ts, &mut |ev| {
         if failed.is_none() {
-            if let Err(e) = write_event(&mut eve, ev, ectx) {
+            if let Err(e) = write_event(&mut eve, ev, ectx, 0) {
                 failed = Some(e);
             }
         }
@@ -645,7 +651,7 @@ fn run_multi(
                         let frame = &batch.data[m.start..m.end];
                         insp.process_frame(m.ts, m.pcap_cnt, m.linktype, frame, &mut |ev| {
                             if failed.is_none() {
-                                if let Err(e) = write_event(&mut eve, ev, &ectx) {
+                                if let Err(e) = write_event(&mut eve, ev, &ectx, m.pcap_cnt) {
                                     failed = Some(e);
                                 }
                             }
@@ -664,7 +670,7 @@ fn run_multi(
                 }
                 insp.finish(last_ts, &mut |ev| {
                     if failed.is_none() {
-                        if let Err(e) = write_event(&mut eve, ev, &ectx) {
+                        if let Err(e) = write_event(&mut eve, ev, &ectx, 0) {
                             failed = Some(e);
                         }
                     }
@@ -762,6 +768,115 @@ mod tests {
         assert_eq!(ng_micros(15, 1), 1_500_000);
         // 2^-10 s units: 1024 units = 1 s.
         assert_eq!(ng_micros(1024, 0x80 | 10), 1_000_000);
+    }
+
+    /// Seawall's EVE lines for tunnel packets against Suricata 7.0.10's (committed in the
+    /// evidence crate's test data, same rules and capture): byte-identical but for `flow_id`
+    /// (Seawall's own), and `packet` where the tunnel carries Ethernet (Suricata logs the inner
+    /// frame from its Ethernet header, Seawall from the IP header).
+    #[test]
+    fn tunnel_alerts_match_suricata_lines() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            replay: ReplayArgs,
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let data = root.join("crates/evidence/test_data");
+        let want = std::fs::read_to_string(data.join("suricata-7.0.10-eve-tunnel-alerts.json"))
+            .expect("suricata lines");
+        // The line without its `"flow_id":N,` (bytes, so field order still counts).
+        let mask_flow = |l: &str| -> String {
+            let key = "\"flow_id\":";
+            let Some(at) = l.find(key) else {
+                return l.to_string();
+            };
+            let rest = &l[at + key.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            format!("{}{}", &l[..at], rest[digits..].trim_start_matches(','))
+        };
+        for workers in ["1", "2"] {
+            let out = std::env::temp_dir().join(format!(
+                "seawall-replay-tunnel-{}-{workers}",
+                std::process::id()
+            ));
+            let cli = Cli::try_parse_from([
+                "replay".as_ref(),
+                "--rules".as_ref(),
+                data.join("suricata-tunnel.rules").as_os_str(),
+                "--eve-payload".as_ref(),
+                "--eve-packet".as_ref(),
+                "--no-progress".as_ref(),
+                "--workers".as_ref(),
+                workers.as_ref(),
+                "-l".as_ref(),
+                out.as_os_str(),
+                root.join("tests/data/tunnels/input.pcap").as_os_str(),
+            ])
+            .expect("args");
+            std::fs::create_dir_all(&out).expect("outdir");
+            run(&cli.replay).expect("replay");
+            let got = std::fs::read_to_string(out.join("eve.json")).expect("eve.json");
+            let _ = std::fs::remove_dir_all(&out);
+            let mut got: Vec<&str> = got.lines().collect();
+            // Workers write in their own order; the lines start with their (distinct)
+            // timestamps, Suricata's are in packet order.
+            got.sort_unstable();
+            let want: Vec<&str> = want.lines().take(7).collect();
+            assert_eq!(got.len(), want.len(), "{got:#?}");
+            let mut identical = 0;
+            for (g, w) in got.iter().zip(&want) {
+                assert!(g.contains("\"tunnel\":{"), "{g}");
+                let (g, w) = (mask_flow(g), mask_flow(w));
+                if g == w {
+                    identical += 1;
+                    continue;
+                }
+                // Ethernet inside the tunnel (GRE TEB, GENEVE): only `packet` differs.
+                let strip = |l: &str| -> serde_json::Value {
+                    let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("packet");
+                    }
+                    v
+                };
+                assert_eq!(strip(&g), strip(&w), "seawall {g}\nsuricata {w}");
+            }
+            // VXLAN, 6in4, GRE and GRE in GRE (depth 2): the whole line.
+            assert_eq!(identical, 4, "workers {workers}");
+        }
+        // A packet rebuilt from fragments: `pkt_src` `defrag` and a `tunnel` object at depth 0
+        // whose root is the completing fragment (Suricata also writes `app_proto` `failed` and
+        // the rebuilt packet behind the first fragment's Ethernet header).
+        let out =
+            std::env::temp_dir().join(format!("seawall-replay-defrag-{}", std::process::id()));
+        let cli = Cli::try_parse_from([
+            "replay".as_ref(),
+            "--rules".as_ref(),
+            root.join("tests/data/ipv4-frag/test.rules").as_os_str(),
+            "--no-progress".as_ref(),
+            "-l".as_ref(),
+            out.as_os_str(),
+            root.join("tests/data/ipv4-frag/input.pcap").as_os_str(),
+        ])
+        .expect("args");
+        std::fs::create_dir_all(&out).expect("outdir");
+        run(&cli.replay).expect("replay");
+        let got = std::fs::read_to_string(out.join("eve.json")).expect("eve.json");
+        let _ = std::fs::remove_dir_all(&out);
+        let got: Vec<&str> = got.lines().filter(|l| l.contains("\"defrag\"")).collect();
+        let w = want.lines().nth(7).expect("defrag line");
+        let cut = |l: &str| -> String {
+            let l = mask_flow(l);
+            let end = l
+                .find(",\"app_proto\"")
+                .or_else(|| l.find(",\"direction\""))
+                .expect("direction");
+            l[..end].to_string()
+        };
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(cut(got[0]), cut(w));
     }
 
     #[test]
