@@ -8,8 +8,16 @@
 //! batch ([`Inline::refresh`]); a new set is installed between two batches, so a reload never
 //! loses or half-inspects a packet.
 //!
+//! In IPS mode a `reject` injects its reset (or ICMP unreachable) behind the flow's GENEVE header,
+//! except when the alert is on a packet decapsulated from a tunnel inside the customer's traffic
+//! (GRE, VXLAN, ...): a reset built from the inner packet's addresses would travel without the
+//! tunnel's encapsulation, so none is sent (counted as `seawall_detect_rejects_skipped_total`
+//! `{reason="tunnel"}`); the datagram is dropped all the same.
+//!
 //! The per-packet path allocates nothing in steady state, takes no lock shared with other
-//! workers and logs nothing: counts are kept in [`BatchStats`] and published once per batch.
+//! workers and logs nothing: counts are kept in [`BatchStats`] and published once per batch,
+//! with the inspectors' decode counters (tunnels, tunnel errors, decode errors, fragments,
+//! defragmenter drops, flowless packets; see `seawall_telemetry::DecodeWorkerMetrics`).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
@@ -22,7 +30,10 @@ use seawall_evidence::Direction;
 use seawall_flow::{FlowKey, Timestamp};
 use seawall_io::WorkerSocket;
 use seawall_rules::ast::Action;
-use seawall_telemetry::{AlertCounts, DetectMetrics, DetectWorkerMetrics, Exceptions, FlowTotals};
+use seawall_telemetry::{
+    AlertCounts, DecodeFamily, DecodeWorkerMetrics, DetectMetrics, DetectWorkerMetrics, Exceptions,
+    FlowTotals,
+};
 use seawall_wire::craft::{self, Toward, MAX_CRAFTED_LEN};
 use seawall_wire::{decode_inner, parse_gwlb, Transport};
 
@@ -70,6 +81,8 @@ pub(crate) struct BatchStats {
     alerts_dropped: u64,
     injected: u64,
     inject_failed: [u64; 3],
+    /// Rejects not injected because the alert was on a tunnel packet (`INJECT_SKIPS[0]`).
+    inject_skipped_tunnel: u64,
 }
 
 /// A worker's inline inspection state.
@@ -86,6 +99,8 @@ pub(crate) struct Inline {
     dropped_evictions: u64,
     evidence: Option<Sender<AlertMsg>>,
     metrics: DetectWorkerMetrics,
+    /// The inspectors' decode counters (tunnels, decode errors, fragments, ...).
+    decode: Option<DecodeWorkerMetrics>,
     /// The datagram being injected: header + crafted packet.
     inject: Vec<u8>,
     stats: BatchStats,
@@ -152,6 +167,7 @@ impl Inline {
             dropped_evictions: 0,
             evidence: setup.evidence.clone(),
             metrics,
+            decode: setup.metrics.decode_worker(index),
             inject: vec![0; MAX_GENEVE_HEADER + MAX_CRAFTED_LEN],
             stats: BatchStats::default(),
             last_expire: Instant::now(),
@@ -237,7 +253,35 @@ impl Inline {
                 self.metrics.inject_failed(i, n);
             }
         }
+        if s.inject_skipped_tunnel > 0 {
+            self.metrics.inject_skipped(0, s.inject_skipped_tunnel);
+        }
         self.publish_flows();
+        self.publish_decode();
+    }
+
+    /// The inspectors' decode totals, summed over the profiles, into the decode counters.
+    fn publish_decode(&mut self) {
+        let Some(d) = &mut self.decode else {
+            return;
+        };
+        d.begin();
+        for insp in &self.inspectors {
+            let c = insp.counters_view();
+            d.add_fragments(c.fragments, c.reassembled);
+            for (family, totals) in [
+                (DecodeFamily::Tunnels, &c.tunnels),
+                (DecodeFamily::TunnelErrors, &c.tunnel_errors),
+                (DecodeFamily::DecodeErrors, &c.decode_errors),
+                (DecodeFamily::DefragDrops, &c.defrag_drops),
+                (DecodeFamily::Untracked, &c.untracked),
+            ] {
+                for (&label, &n) in totals {
+                    d.add(family, label, n);
+                }
+            }
+        }
+        d.publish();
     }
 
     /// Classifies and inspects one datagram; the verdict says whether it goes back.
@@ -324,6 +368,13 @@ impl Inline {
                 }
             }
             if let (true, EngineVerdict::Reject(kind)) = (ips, ev.verdict) {
+                // A packet decapsulated from a tunnel inside the customer's traffic: a reset
+                // built from its addresses would leave without the tunnel's encapsulation, on
+                // a network that only knows the carrier. The datagram is still dropped.
+                if ev.tunnel.is_some() {
+                    stats.inject_skipped_tunnel += reject_packets(kind);
+                    return;
+                }
                 inject_reject(
                     ev,
                     kind,
@@ -403,6 +454,14 @@ fn alert_msg(
     }
 }
 
+/// How many packets a reject of `kind` sends.
+const fn reject_packets(kind: RejectKind) -> u64 {
+    match kind {
+        RejectKind::Src | RejectKind::Dst => 1,
+        RejectKind::Both => 2,
+    }
+}
+
 /// Sends the reject packet(s) `kind` asks for, each behind the latest GENEVE header of the
 /// direction it travels in (falling back to the offending datagram's own header), to the GWLB
 /// node that sent that header, from the address it arrived on.
@@ -446,6 +505,162 @@ fn inject_reject(
         match socket.send_to_from(&buf[..hl + n], peer, local) {
             Ok(()) => stats.injected += 1,
             Err(_) => stats.inject_failed[2] += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, UdpSocket};
+
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::registry::Registry;
+    use seawall_io::SocketOptions;
+    use seawall_wire::{AttachmentId, FlowCookie, GwlbEndpointId, GwlbMeta, GwlbRepr};
+
+    use super::*;
+    use crate::policy::{DetectConfig, ExceptionPolicy};
+    use crate::AllowList;
+
+    fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0];
+        let total = u16::try_from(20 + payload.len()).expect("small");
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        let mut sum: u32 = p
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// UDP `src:1234 -> dst:53` carrying the payload the reject rule matches.
+    fn udp(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let body = b"evil-payload";
+        let mut u = vec![0x04, 0xd2, 0, 53, 0, 0, 0, 0];
+        let len = u16::try_from(8 + body.len()).expect("small");
+        u[4..6].copy_from_slice(&len.to_be_bytes());
+        u.extend_from_slice(body);
+        ipv4(17, src, dst, &u)
+    }
+
+    /// `inner` in GRE (IPv4 payload) between two routers of the customer's network.
+    fn gre(inner: &[u8]) -> Vec<u8> {
+        let mut g = vec![0, 0, 0x08, 0x00];
+        g.extend_from_slice(inner);
+        ipv4(47, [192, 0, 2, 1], [192, 0, 2, 2], &g)
+    }
+
+    fn datagram(inner: &[u8]) -> Vec<u8> {
+        let meta = GwlbMeta {
+            endpoint: GwlbEndpointId(0x0123_4567_89ab_cdef),
+            attachment: AttachmentId(42),
+            cookie: FlowCookie(0xdead_beef),
+        };
+        let repr = GwlbRepr::for_inner(meta, inner).expect("valid inner");
+        let mut buf = vec![0u8; repr.buffer_len() + inner.len()];
+        let n = repr.emit_datagram(inner, &mut buf).expect("fits");
+        buf.truncate(n);
+        buf
+    }
+
+    /// A reject raised on a packet decapsulated from a tunnel inside the GWLB traffic: the
+    /// datagram is dropped, no reset is injected (it would leave without the tunnel's
+    /// encapsulation), and the skip is counted; the same reject on a bare packet injects.
+    #[test]
+    fn reject_on_a_tunnel_packet_drops_without_injecting() {
+        let dir = std::env::temp_dir().join(format!(
+            "seawall-inline-reject-tunnel-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let rules = dir.join("reject.rules");
+        std::fs::write(
+            &rules,
+            "reject udp any any -> any any (msg:\"evil\"; content:\"evil-payload\"; sid:1; rev:1;)\n",
+        )
+        .expect("rules");
+        let detect = DetectConfig {
+            rules: vec![rules],
+            mode: Mode::Ips,
+            ..DetectConfig::default()
+        };
+        let specs = detect.profile_specs(&[]);
+        let policy = Arc::new(Policy::new(&specs, ExceptionPolicy::Auto, None));
+        let manager = Arc::new(RuleManager::load(specs, 1).expect("rules load"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut registry = Registry::default();
+        let metrics = DetectMetrics::register(&mut registry, 1, &["default".to_owned()]);
+        let setup = InlineSetup {
+            policy,
+            rules: manager,
+            inspect: InspectConfig::appliance(),
+            metrics: metrics.clone(),
+            evidence: None,
+            header_table_flows: 64,
+        };
+        let mut inline =
+            Inline::new(&setup, 0, metrics.worker(0).expect("worker")).expect("inline");
+        let socket = WorkerSocket::bind(
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            &SocketOptions::default(),
+        )
+        .expect("bind");
+        let gwlb = UdpSocket::bind("127.0.0.1:0").expect("gwlb socket");
+        // Only so that a missing packet fails instead of hanging.
+        gwlb.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let SocketAddr::V4(peer) = gwlb.local_addr().expect("addr") else {
+            panic!("ipv4 bind");
+        };
+        let allow = AllowList::default();
+        let ts = Timestamp::from_secs(1);
+        let mut send = |inner: &[u8]| {
+            inline.packet(
+                &datagram(inner),
+                peer,
+                Ipv4Addr::LOCALHOST,
+                false,
+                &allow,
+                &socket,
+                ts,
+            )
+        };
+
+        // Control: the reject on a bare packet injects one ICMP unreachable.
+        let bare = udp([10, 0, 0, 1], [10, 0, 0, 2]);
+        assert_eq!(send(&bare), Verdict::Drop(reason::VERDICT_REJECT));
+        // The same rule on the packet a GRE carrier holds: dropped, nothing injected.
+        let tunnelled = gre(&udp([10, 0, 1, 1], [10, 0, 1, 2]));
+        assert_eq!(send(&tunnelled), Verdict::Drop(reason::VERDICT_REJECT));
+        assert_eq!(inline.stats.injected, 1);
+        assert_eq!(inline.stats.inject_skipped_tunnel, 1);
+        assert_eq!(inline.stats.inject_failed, [0; 3]);
+        assert_eq!(inline.stats.reject, 2);
+        inline.end_batch(Duration::ZERO);
+
+        // The one injected packet is the bare packet's (toward its source).
+        let mut buf = [0u8; 2048];
+        let (n, _) = gwlb.recv_from(&mut buf).expect("injected reject");
+        let frame = parse_gwlb(&buf[..n]).expect("geneve");
+        let pkt = decode_inner(frame.protocol, frame.inner).expect("inner");
+        assert_eq!(pkt.dst, core::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encode");
+        for want in [
+            "seawall_detect_rejects_skipped_total{worker=\"0\",reason=\"tunnel\"} 1\n",
+            "seawall_detect_rejects_injected_total{worker=\"0\"} 1\n",
+            "seawall_detect_verdicts_total{worker=\"0\",action=\"reject\"} 2\n",
+            "seawall_decode_tunnels_total{worker=\"0\",kind=\"gre\"} 1\n",
+        ] {
+            assert!(text.contains(want), "missing {want} in\n{text}");
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Inspection metrics: verdicts, alerts, inspection time, flows, exception-policy hits, injected
-//! rejects, the evidence queue, and the rule sets (loads and reloads).
+//! (and deliberately skipped) rejects, the evidence queue, the rule sets (loads and reloads), and
+//! the inspectors' decode counters ([`crate::decode`]).
 //!
 //! As for [`crate::DataplaneMetrics`], every hot-path series is created at registration and
 //! resolved into a per-worker handle ([`DetectWorkerMetrics`]) whose methods are relaxed atomic
@@ -19,6 +20,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::dataplane::WorkerLabels;
+use crate::decode::{DecodeFamilies, DecodeWorkerMetrics};
 use crate::padded::PaddedU64;
 
 type Count = Counter<u64, PaddedU64>;
@@ -36,6 +38,10 @@ pub const EXCEPTION_REASONS: [&str; 2] = ["malformed_inner", "defrag_memcap"];
 pub const EXCEPTION_ACTIONS: [&str; 2] = ["fail_open", "fail_closed"];
 /// Reasons an injected reject was not sent.
 pub const INJECT_FAILURES: [&str; 3] = ["no_header", "craft", "send"];
+/// Reasons a reject was deliberately not injected (the packet is still dropped): `tunnel`, the
+/// alert was on a packet decapsulated from a tunnel inside the traffic, whose reset would leave
+/// without the tunnel's encapsulation.
+pub const INJECT_SKIPS: [&str; 1] = ["tunnel"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
@@ -184,6 +190,7 @@ pub struct DetectMetrics {
     reloads: Family<ResultLabels, Counter>,
     evidence_written: Counter,
     evidence_write_errors: Counter,
+    decode: DecodeFamilies,
 }
 
 /// One worker's inspection handles.
@@ -198,6 +205,7 @@ pub struct DetectWorkerMetrics {
     exceptions: [[Count; 2]; 2],
     injected: Count,
     inject_failed: [Count; 3],
+    inject_skipped: [Count; 1],
     header_evictions: Count,
     evidence_queued: Count,
     evidence_dropped: Count,
@@ -221,6 +229,7 @@ impl DetectMetrics {
         let exceptions = Family::<ExceptionLabels, Count>::default();
         let injected = Family::<WorkerLabels, Count>::default();
         let inject_failed = Family::<ReasonLabels, Count>::default();
+        let inject_skipped = Family::<ReasonLabels, Count>::default();
         let header_evictions = Family::<WorkerLabels, Count>::default();
         let evidence_queued = Family::<WorkerLabels, Count>::default();
         let evidence_dropped = Family::<WorkerLabels, Count>::default();
@@ -277,6 +286,11 @@ impl DetectMetrics {
             inject_failed.clone(),
         );
         registry.register(
+            "seawall_detect_rejects_skipped",
+            "Reject packets deliberately not injected (the packet is still dropped), by reason: tunnel = the alert was on a packet decapsulated from a tunnel, whose reset would leave without the tunnel's encapsulation",
+            inject_skipped.clone(),
+        );
+        registry.register(
             "seawall_detect_header_table_evictions",
             "Flows evicted from the bounded per-worker side tables (latest GENEVE headers for rejects, IPS-dropped flows)",
             header_evictions.clone(),
@@ -325,7 +339,7 @@ impl DetectMetrics {
             let _ = reloads.get_or_create(&ResultLabels { result });
         }
 
-        let workers = (0..workers)
+        let workers: Vec<DetectWorkerMetrics> = (0..workers)
             .map(|worker| {
                 let wl = WorkerLabels { worker };
                 DetectWorkerMetrics {
@@ -366,6 +380,12 @@ impl DetectMetrics {
                             reason: INJECT_FAILURES[i],
                         })
                     }),
+                    inject_skipped: arr(|i| {
+                        inject_skipped.get_or_create_owned(&ReasonLabels {
+                            worker,
+                            reason: INJECT_SKIPS[i],
+                        })
+                    }),
                     header_evictions: header_evictions.get_or_create_owned(&wl),
                     evidence_queued: evidence_queued.get_or_create_owned(&wl),
                     evidence_dropped: evidence_dropped.get_or_create_owned(&wl),
@@ -373,6 +393,7 @@ impl DetectMetrics {
                 }
             })
             .collect();
+        let decode = DecodeFamilies::register(registry, workers.len());
         DetectMetrics {
             workers,
             profiles: profiles.to_vec(),
@@ -381,7 +402,13 @@ impl DetectMetrics {
             reloads,
             evidence_written,
             evidence_write_errors,
+            decode,
         }
+    }
+
+    /// Worker `index`'s decode counters ([`crate::decode`]); one per worker, owned by it.
+    pub fn decode_worker(&self, index: usize) -> Option<DecodeWorkerMetrics> {
+        (index < self.workers.len()).then(|| self.decode.worker(index))
     }
 
     /// Worker `index`'s handle.
@@ -491,6 +518,14 @@ impl DetectWorkerMetrics {
         }
     }
 
+    /// `n` reject packets not injected on purpose, reason index into [`INJECT_SKIPS`].
+    #[inline]
+    pub fn inject_skipped(&self, reason: usize, n: u64) {
+        if let Some(c) = self.inject_skipped.get(reason) {
+            c.inc_by(n);
+        }
+    }
+
     /// `n` flows' headers evicted from the header table.
     #[inline]
     pub fn header_evictions(&self, n: u64) {
@@ -539,6 +574,12 @@ mod tests {
             evicted: [1, 0, 0, 0, 2],
         });
         w.exceptions(&[[0, 4], [1, 0]]);
+        w.inject_skipped(0, 2);
+        let mut d = m.decode_worker(1).expect("decode worker 1");
+        assert!(m.decode_worker(2).is_none());
+        d.begin();
+        d.add(crate::DecodeFamily::Tunnels, "vxlan", 3);
+        d.publish();
         m.set_rules(1, 10, 2);
         m.reload(true);
         let mut text = String::new();
@@ -554,6 +595,10 @@ mod tests {
             "seawall_detect_rules_loaded{profile=\"zone-a\"} 10",
             "seawall_detect_rule_reloads_total{result=\"ok\"} 1",
             "seawall_detect_inspect_batch_seconds_count{worker=\"1\"} 1",
+            "seawall_detect_rejects_skipped_total{worker=\"1\",reason=\"tunnel\"} 2",
+            "seawall_detect_rejects_skipped_total{worker=\"0\",reason=\"tunnel\"} 0",
+            "seawall_decode_tunnels_total{worker=\"1\",kind=\"vxlan\"} 3",
+            "seawall_defrag_fragments_total{worker=\"0\"} 0",
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod dataplane;
+mod decode;
 mod detect;
 mod heartbeat;
 mod histogram;
@@ -27,10 +28,11 @@ mod padded;
 pub use dataplane::{
     register_build_info, DataplaneMetrics, DropReason, WorkerMetrics, OTHER_REASON,
 };
+pub use decode::{DecodeFamily, DecodeWorkerMetrics, MAX_LABELS as DECODE_MAX_LABELS};
 pub use detect::{
     AlertCounts, DetectMetrics, DetectWorkerMetrics, Exceptions, FlowTotals, TimeHistogram,
     Verdicts, ALERT_ACTIONS, EVICT_REASONS, EXCEPTION_ACTIONS, EXCEPTION_REASONS, INJECT_FAILURES,
-    VERDICT_ACTIONS,
+    INJECT_SKIPS, VERDICT_ACTIONS,
 };
 pub use heartbeat::{Epoch, Heartbeat, Heartbeats};
 pub use logging::{init_tracing, TracingError};
