@@ -111,6 +111,18 @@ pub struct ReplayStats {
     pub fragments: u64,
     /// Packets rebuilt from fragments.
     pub reassembled: u64,
+    /// Fragments the defragmenter dropped, by reason.
+    pub defrag_drops: BTreeMap<String, u64>,
+    /// Packets given to the engine (frames, tunnel packets, rebuilt and flow-end packets).
+    pub inspected: u64,
+    /// Packets decapsulated from tunnels (and inspected as packets of their own), by
+    /// encapsulation.
+    pub tunnels: BTreeMap<String, u64>,
+    /// Tunnels not opened (malformed or unsupported, or an inner packet Suricata discards) or
+    /// carrying nothing inspectable, by reason.
+    pub tunnel_errors: BTreeMap<String, u64>,
+    /// Packets inspected without a flow, by reason.
+    pub untracked: BTreeMap<String, u64>,
     /// Rules read from the files.
     pub rules_read: usize,
     /// Rules the parser refused, by reason.
@@ -513,6 +525,19 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         counters.decode_error_total(),
         summary(&stats.decode_errors)
     );
+    if !stats.tunnels.is_empty() || !stats.tunnel_errors.is_empty() || stats.fragments > 0 {
+        println!(
+            "decode: {} tunnel packet(s){}, {} tunnel error(s){}, {} fragment(s), {} rebuilt, {} defrag drop(s){}",
+            stats.tunnels.values().sum::<u64>(),
+            summary(&stats.tunnels),
+            stats.tunnel_errors.values().sum::<u64>(),
+            summary(&stats.tunnel_errors),
+            stats.fragments,
+            stats.reassembled,
+            stats.defrag_drops.values().sum::<u64>(),
+            summary(&stats.defrag_drops)
+        );
+    }
     println!(
         "time: rules {:.3} s, inspection {:.3} s with {} worker(s): {:.0} pps, {:.1} Mbps",
         stats.rule_load_seconds, stats.inspect_seconds, stats.workers, stats.pps, stats.mbps
@@ -546,11 +571,15 @@ fn fill_stats(stats: &mut ReplayStats, c: &InspectCounters, inspect: Duration) {
     stats.alerts = c.alerts;
     stats.fragments = c.fragments;
     stats.reassembled = c.reassembled;
-    stats.decode_errors = c
-        .decode_errors
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), *v))
-        .collect();
+    let owned = |m: &BTreeMap<&'static str, u64>| -> BTreeMap<String, u64> {
+        m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    };
+    stats.decode_errors = owned(&c.decode_errors);
+    stats.defrag_drops = owned(&c.defrag_drops);
+    stats.inspected = c.inspected;
+    stats.tunnels = owned(&c.tunnels);
+    stats.tunnel_errors = owned(&c.tunnel_errors);
+    stats.untracked = owned(&c.untracked);
     let secs = inspect.as_secs_f64().max(1e-9);
     stats.inspect_seconds = inspect.as_secs_f64();
     stats.pps = c.packets as f64 / secs;
@@ -818,7 +847,20 @@ mod tests {
             std::fs::create_dir_all(&out).expect("outdir");
             run(&cli.replay).expect("replay");
             let got = std::fs::read_to_string(out.join("eve.json")).expect("eve.json");
+            let stats: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out.join("replay-stats.json")).expect("stats"),
+            )
+            .expect("stats json");
             let _ = std::fs::remove_dir_all(&out);
+            // The decode counters (summed over the workers).
+            assert_eq!(
+                stats["tunnels"],
+                serde_json::json!({"geneve": 2, "gre": 4, "ipv6_in_ipv4": 1, "vxlan": 1})
+            );
+            assert_eq!(
+                stats["tunnel_errors"],
+                serde_json::json!({"gre_unknown_protocol": 1})
+            );
             let mut got: Vec<&str> = got.lines().collect();
             // Workers write in their own order; the lines start with their (distinct)
             // timestamps, Suricata's are in packet order.
