@@ -2,7 +2,8 @@
 //! pattern matcher and probing parsers do: HTTP on any port, TLS on any port, and the protocols
 //! detected without a parser here, with Suricata 7.0.10's patterns and directions: SMB (NetBIOS
 //! session header then `|ff|SMB`, `|fe|SMB` or `|fd|SMB` at offset 4, both directions, plus the
-//! port-445 probe that accepts one small NetBIOS message first), FTP (`USER `, `PASS `, `PORT `,
+//! probe on its detection ports 139 and 445 (the stock suricata.yaml's `smb.detection-ports`) that
+//! accepts one small NetBIOS message first), FTP (`USER `, `PASS `, `PORT `,
 //! `FEAT` to the server, `220 (` to the client), SMTP (`EHLO`, `HELO`, `QUIT` to the server) and
 //! SSH (`SSH-` either way); the text patterns are case-insensitive and anchored at offset 0.
 
@@ -226,7 +227,8 @@ fn smb_probe(d: &[u8]) -> Detect {
 }
 
 /// SMB: the pattern `|ff|SMB` / `|fe|SMB` / `|fd|SMB` at offset 4 confirmed by the probe (both
-/// directions, any port), and the probe alone on the SMB port 445.
+/// directions, any port), and the probe alone on the SMB detection ports (stock suricata.yaml:
+/// 139 and 445).
 fn smb_status(d: &[u8], port: u16) -> Detect {
     let magic = d.len() >= 8 && matches!(d[4], 0xfd..=0xff) && &d[5..8] == b"SMB";
     if magic {
@@ -238,7 +240,7 @@ fn smb_status(d: &[u8], port: u16) -> Detect {
             .iter()
             .any(|m| m.starts_with(tail))
     };
-    if port == 445 {
+    if matches!(port, 139 | 445) {
         match smb_probe(d) {
             Detect::Unknown if may_match => Detect::NeedMore,
             st => st,
@@ -388,7 +390,8 @@ mod tests {
             (TS, &sr, 445, Detect::Found(AppProto::Smb)),
             (TS, &sr[..36], 445, Detect::NeedMore),
             (TS, &sr[..40], 445, Detect::Unknown),
-            (TS, &sr, 139, Detect::Unknown),
+            (TS, &sr, 139, Detect::Found(AppProto::Smb)),
+            (TS, &sr, 4445, Detect::Unknown),
             // FTP: commands to the server, the "220 (" banner to the client, any case.
             (TS, b"USER anonymous\r\n", 21, Detect::Found(AppProto::Ftp)),
             (TS, b"user bob\r\n", 2121, Detect::Found(AppProto::Ftp)),

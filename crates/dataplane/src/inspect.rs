@@ -289,6 +289,10 @@ struct FlowSide {
     /// its own detection goes on, and whether that detection had already given up.
     other_first: Vec<u8>,
     other_done: bool,
+    /// A direction's detection completed: the next packet of that direction carries the
+    /// result (Suricata's FLOW_PROTO_DETECT_*_DONE, IDS mode); `pd_now`: this packet does.
+    pd_pending: [bool; 2],
+    pd_now: bool,
     /// Reassembled bytes not yet raw-inspected, per direction.
     raw: [Vec<u8>; 2],
     /// The app layer completed a message: raw-inspect on the next packet of that direction.
@@ -326,6 +330,8 @@ impl FlowSide {
             dir_proto: [DirProto::Unknown; 2],
             other_first: Vec::new(),
             other_done: false,
+            pd_pending: [false; 2],
+            pd_now: false,
             raw: [Vec::new(), Vec::new()],
             trigger: [false; 2],
             ended: [false; 2],
@@ -350,6 +356,7 @@ impl FlowSide {
 
     fn reverse(&mut self) {
         self.dir_proto.swap(0, 1);
+        self.pd_pending.swap(0, 1);
         self.raw.swap(0, 1);
         self.trigger.swap(0, 1);
         self.ended.swap(0, 1);
@@ -440,6 +447,7 @@ impl FlowSide {
                     };
                     if self.dir_proto[d] != DirProto::Unknown {
                         self.other_first = Vec::new();
+                        self.pd_pending[d] = true;
                     }
                 }
             }
@@ -462,8 +470,11 @@ impl FlowSide {
                         let o = dir.reversed().index();
                         if transport == AppTransport::Udp {
                             self.dir_proto = [DirProto::Known(p); 2];
+                            self.pd_now = true;
+                            self.pd_pending[o] = true;
                         } else {
                             self.dir_proto[d] = DirProto::Known(p);
+                            self.pd_pending[d] = true;
                             self.other_done = unknown[o];
                             self.other_first.clone_from(&bufs[o]);
                         }
@@ -491,9 +502,14 @@ impl FlowSide {
                         unknown[d] = true;
                         if transport == AppTransport::Udp || unknown.iter().all(|u| *u) {
                             // Suricata's DisableAppLayer: undecided directions become FAILED.
-                            for dp in &mut self.dir_proto {
+                            for (i, dp) in self.dir_proto.iter_mut().enumerate() {
                                 if *dp == DirProto::Unknown {
                                     *dp = DirProto::Failed;
+                                    if transport == AppTransport::Udp && i == d {
+                                        self.pd_now = true;
+                                    } else {
+                                        self.pd_pending[i] = true;
+                                    }
                                 }
                             }
                             self.app = AppSlot::Failed;
@@ -640,6 +656,7 @@ fn run_detect(
         last_tx,
         bodies,
         dir_proto,
+        pd_now,
         ..
     } = side;
     let mut txs: Vec<TxRef<'_>> = Vec::new();
@@ -670,6 +687,7 @@ fn run_detect(
             alproto,
             alproto_done,
             dir_alproto: Some(dir_proto[d]),
+            proto_detect_done: core::mem::take(pd_now),
             txs: &txs,
             stream_size: info.app.stream_size,
         },
@@ -1313,6 +1331,7 @@ impl Inspector {
                 }
                 side.reversible = fref.app_reversible();
                 let dir = fi.direction;
+                side.pd_now = core::mem::take(&mut side.pd_pending[dir.index()]);
                 let mut stream_added = false;
                 let mut app_reversed = false;
                 let events = &mut self.events;

@@ -308,6 +308,10 @@ struct CompiledRule {
     alproto: Option<AppProto>,
     /// `app-layer-protocol:[!]proto` checks.
     alproto_kw: Vec<(bool, AppProto)>,
+    /// Suricata's PD-only signature (`app-layer-protocol` with nothing else but flow direction,
+    /// `flowbits:set` and the like): it matches only on the packet that carries a direction's
+    /// protocol-detection result (`PKT_PROTO_DETECT_TS_DONE`/`_TC_DONE`).
+    pd_only: bool,
     /// App-layer buffers (a transaction rule when non-empty or `urilen` is given).
     bufs: Vec<BufProg>,
     urilen: Option<(Uint, bool)>,
@@ -1593,6 +1597,18 @@ fn compile_rule(
     };
     // The IP-only path has no flow requirement (its flowbits:set is a no-op without a flow).
     let needs_flow = needs_flow && kind != Kind::IpOnly;
+    let pd_only = !alproto_kw.is_empty()
+        && alproto.is_none()
+        && payload.is_none()
+        && bufs.is_empty()
+        && urilen.is_none()
+        && header.is_empty()
+        && only_set_flowbits
+        && int_checks.is_empty()
+        && xbit_checks.is_empty()
+        && flow.state.is_none()
+        && flow.stream.is_none()
+        && flow.frag.is_none();
     let classtype = r.classtype().map(Arc::from);
     let priority = priority
         .or_else(|| {
@@ -1655,6 +1671,7 @@ fn compile_rule(
         suppress: suppress.clone(),
         alproto,
         alproto_kw: alproto_kw.clone(),
+        pd_only,
         bufs: bufs
             .iter()
             .map(|b| BufProg {
@@ -1983,6 +2000,9 @@ impl Engine {
             if !ok {
                 return false;
             }
+        }
+        if r.pd_only && !p.app.proto_detect_done {
+            return false;
         }
         // Header.
         match r.ipver {

@@ -105,6 +105,10 @@ pub struct AppInput<'a> {
     /// not track it (then `app-layer-protocol` compares the flow's protocol, negated checks
     /// once detection is done).
     pub dir_alproto: Option<DirProto>,
+    /// The packet carries a direction's protocol-detection result (Suricata's
+    /// `PKT_PROTO_DETECT_TS_DONE`/`_TC_DONE`: in IDS mode the first packet of that direction
+    /// after detection completed): PD-only signatures match only on such packets.
+    pub proto_detect_done: bool,
     /// The TCP session's stream sizes `[client, server]` after this packet, as Suricata's
     /// `stream_size` computes them (`next_seq - isn`: in-order sequence space, SYN and FIN
     /// counted); `None` without a TCP session (the keyword never matches then).

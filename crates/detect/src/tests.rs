@@ -307,6 +307,7 @@ fn transaction_rules_inspect_buffers_once_per_transaction() {
         alproto_done: true,
         txs: &txs,
         dir_alproto: None,
+        proto_detect_done: false,
         stream_size: None,
     };
     let mut ctx = DetectCtx::new(&e);
@@ -409,6 +410,51 @@ fn detected_only_protocol_rules_need_the_flow_protocol() {
         let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
         sids.sort_unstable();
         assert_eq!(&sids[..], *want, "{dp:?}");
+    }
+}
+
+/// A PD-only signature (`app-layer-protocol` with only a flow direction or `flowbits:set`
+/// beside it) matches only on the packet that carries a direction's detection result; one
+/// with anything else (content, `flow:established`) matches on every packet.
+#[test]
+fn pd_only_rules_match_on_the_detection_packet() {
+    use seawall_applayer::AppProto;
+
+    use crate::{AppInput, DirProto, TxAlerted};
+    let e = compile(
+        "alert tcp any any -> any any (app-layer-protocol:smb; sid:1;)\n\
+         alert tcp any any -> any any (app-layer-protocol:!ftp; flow:to_server; flowbits:set,x; sid:2;)\n\
+         alert tcp any any -> any any (app-layer-protocol:smb; flow:established,to_server; sid:3;)\n\
+         alert tcp any any -> any any (app-layer-protocol:smb; content:\"SMB\"; sid:4;)\n",
+    );
+    let raw = tcp("AP", 1, 1, b"\x00\x00\x00\x20\xfeSMB");
+    let pkt = decode_inner(V4, &raw).expect("valid");
+    let mut table: FlowTable<FlowDetect> = FlowTable::new(FlowConfig::default()).expect("table");
+    let mut f = table
+        .process(Timestamp::from_secs(1), 0, &pkt)
+        .expect("flow");
+    let fi = FlowInfo::from_ref(&f);
+    let mut ctx = DetectCtx::new(&e);
+    for (done, want) in [(false, &[4][..]), (true, &[1, 2, 4][..])] {
+        let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw).with_flow(fi);
+        info.app = AppInput {
+            alproto: Some(AppProto::Smb),
+            alproto_done: true,
+            dir_alproto: Some(DirProto::Known(AppProto::Smb)),
+            proto_detect_done: done,
+            ..AppInput::default()
+        };
+        let mut alerts = Vec::new();
+        e.inspect_app(
+            &mut ctx,
+            &info,
+            Some(f.data_mut()),
+            &mut TxAlerted::default(),
+            &mut alerts,
+        );
+        let mut sids: Vec<u32> = alerts.iter().map(|a| a.sid).collect();
+        sids.sort_unstable();
+        assert_eq!(sids, want, "proto_detect_done {done}");
     }
 }
 
