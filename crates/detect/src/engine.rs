@@ -20,7 +20,7 @@ use crate::iponly::IpOnlyIndex;
 pub use crate::mpm::MpmKind;
 use crate::packet::{DirProto, PacketInfo, TxRef, View};
 use crate::payload::{FastPatternMeta, PayloadProgram, PayloadScratch};
-use crate::prefilter::{Hay, Prefilter, PrefilterScratch};
+use crate::prefilter::{Hay, PayloadPattern, Prefilter, PrefilterScratch, Side};
 use crate::state::{FlowDetect, RateSpec, ThOutcome, ThresholdSpec, Tracked, Who, XbitOp};
 
 /// Suricata's default `packet_alert_max`.
@@ -1058,17 +1058,24 @@ impl Engine {
         prefiltered: &mut [bool],
     ) -> Group {
         let mut g = Group::default();
-        let mut pats: Vec<(u32, Vec<u8>, bool, bool)> = Vec::new();
+        let mut pats: Vec<PayloadPattern> = Vec::new();
         for n in nums {
             let r = &self.rules[*n as usize];
             match r.fast_literal() {
                 Some((None, lit, nocase)) => {
-                    // Can it match the payload of a TCP packet added to the stream (`eval`)?
-                    let packet = matches!(
-                        r.stream_mode,
-                        StreamMode::Packet | StreamMode::StreamAndPacket
-                    );
-                    pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase, packet));
+                    pats.push(PayloadPattern {
+                        id: g.mpm_rules.len() as u32,
+                        literal: lit.to_vec(),
+                        nocase,
+                        // Can it match the payload of a TCP packet added to the stream (`eval`)?
+                        packet: matches!(
+                            r.stream_mode,
+                            StreamMode::Packet | StreamMode::StreamAndPacket
+                        ),
+                        // The packet sides `flow_matches` lets through.
+                        to_server: r.flow.dir != Some(FlowDir::ToClient),
+                        to_client: r.flow.dir != Some(FlowDir::ToServer),
+                    });
                     g.mpm_rules.push(*n);
                 }
                 _ => g.always.push(*n),
@@ -1806,13 +1813,18 @@ impl Engine {
                 } else {
                     Hay::All
                 };
+                // Only the rules for the packet's side of the flow (`flow_matches`).
+                let side = match p.flow.map(|f| f.direction) {
+                    Some(FlowDirection::ToClient) => Side::ToClient,
+                    _ => Side::ToServer,
+                };
                 let hays = [(Some(v.payload), payload_hay), (stream, Hay::All)];
                 for (hay, which) in hays {
                     let Some(hay) = hay.filter(|h| !h.is_empty()) else {
                         continue;
                     };
                     let (cand, scratch) = (&mut ctx.cand, &mut ctx.mpm[g.scratch]);
-                    m.scan_for(which, hay, scratch, &mut |id| {
+                    m.scan_for(side, which, hay, scratch, &mut |id| {
                         if let Some(n) = g.mpm_rules.get(id as usize) {
                             cand.push(*n);
                         }

@@ -2,50 +2,68 @@
 //! patterns of its rules, built with [`crate::mpm::MpmBuilder`]. This is the only file that
 //! touches the `mpm` API.
 //!
-//! A packet-rule group's prefilter also holds a second, smaller matcher for the payload of a TCP
-//! packet that was added to the stream ([`Prefilter::build_payload`]): on such a packet only
-//! the rules that inspect the packet payload (`dsize`, `flow:no_stream`, contents with
-//! depth/offset: Suricata's SIG_FLAG_REQUIRE_PACKET) can match it, every other rule only
-//! matches the reassembled stream, which is scanned with the full matcher when it is inspected.
-//! So the payload bytes of stream-added packets are no longer scanned for patterns that cannot
-//! make a rule match there (they were scanned twice: as packet payload and again in the stream).
+//! A packet-rule group's prefilter ([`Prefilter::build_payload`]) holds up to four matchers, so
+//! that a buffer is only scanned for the patterns of rules that can match it (the result, the
+//! rules that match, is the same; only fewer candidates are found and checked):
+//! * by the packet's side of the flow, as Suricata's per-direction rule groups: a rule with
+//!   `flow:to_server` never matches a to-client packet and the reverse (packets without a flow
+//!   are on the to-server side: `flow_matches`);
+//! * for the payload of a TCP packet added to the stream, only the rules that inspect the packet
+//!   payload (`dsize`, `flow:no_stream`, contents with depth/offset: Suricata's
+//!   SIG_FLAG_REQUIRE_PACKET); every other rule only matches the reassembled stream, which is
+//!   scanned with the side's full matcher when it is inspected. Without this the payload bytes
+//!   of stream-added packets were scanned twice for every pattern (as packet payload and again
+//!   in the stream).
+//!
+//! Identical pattern sets share one matcher; the distinct ones are compiled on two threads.
 
 use crate::mpm::{BuiltMpm, BuiltScratch, MpmBuilder, MpmKind};
 
-/// A built matcher; pattern ids are indexes into the group's rule list.
-#[derive(Debug)]
-pub(crate) struct Prefilter {
-    inner: BuiltMpm,
-    /// The patterns of the rules that can match the payload of a stream-added TCP packet.
-    stream_added: Subset,
+/// The side of the flow a packet is on (to-server also for packets without a flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    ToServer,
+    ToClient,
 }
 
-/// The matcher for stream-added payloads.
-#[derive(Debug)]
-enum Subset {
-    /// No rule can match such a payload: no scan.
-    Empty,
-    /// Every rule can: the full matcher.
-    All,
-    /// Some can: a matcher over their patterns.
-    Some(BuiltMpm),
-}
-
-/// Per-worker scratch of one prefilter.
-#[derive(Debug)]
-pub(crate) struct PrefilterScratch {
-    inner: BuiltScratch,
-    stream_added: Option<BuiltScratch>,
-}
-
-/// Which matcher of a prefilter to scan with.
+/// Which buffer is scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hay {
-    /// Any buffer: every pattern.
+    /// Any buffer but the one below: every pattern of the side.
     All,
     /// The payload of a TCP packet added to the stream: the patterns of the rules that can
     /// match such a payload.
     StreamAddedPayload,
+}
+
+/// One pattern of a packet-rule group.
+#[derive(Debug, Clone)]
+pub(crate) struct PayloadPattern {
+    /// Index into the group's rule list.
+    pub id: u32,
+    pub literal: Vec<u8>,
+    pub nocase: bool,
+    /// The rule can match the payload of a TCP packet added to the stream.
+    pub packet: bool,
+    /// The rule can match a to-server side packet.
+    pub to_server: bool,
+    /// The rule can match a to-client packet.
+    pub to_client: bool,
+}
+
+/// A built matcher set; pattern ids are indexes into the group's rule list.
+#[derive(Debug)]
+pub(crate) struct Prefilter {
+    /// The distinct matchers.
+    mpms: Vec<BuiltMpm>,
+    /// Matcher index for `[side][hay]` (`None`: no pattern, nothing to scan).
+    pick: [[Option<usize>; 2]; 2],
+}
+
+/// Per-worker scratch of one prefilter: one per matcher, made on first use.
+#[derive(Debug)]
+pub(crate) struct PrefilterScratch {
+    scratch: Vec<Option<BuiltScratch>>,
 }
 
 fn build_mpm<'a>(
@@ -59,8 +77,50 @@ fn build_mpm<'a>(
     b.build(kind).map_err(|e| e.to_string())
 }
 
+/// Compile `sets` (pattern indexes into `patterns`), on two threads when there are several.
+fn build_sets(
+    patterns: &[PayloadPattern],
+    sets: &[Vec<usize>],
+    kind: MpmKind,
+) -> Result<Vec<BuiltMpm>, String> {
+    let one = |set: &Vec<usize>| {
+        build_mpm(
+            set.iter()
+                .filter_map(|i| patterns.get(*i))
+                .map(|p| (p.id, p.literal.as_slice(), p.nocase)),
+            kind,
+        )
+    };
+    if sets.len() < 2 {
+        return sets.iter().map(one).collect();
+    }
+    // Largest first, alternating between the threads, so both get about the same work.
+    let mut order: Vec<usize> = (0..sets.len()).collect();
+    order.sort_by_key(|i| core::cmp::Reverse(sets[*i].len()));
+    let mine: Vec<usize> = order.iter().copied().step_by(2).collect();
+    let theirs: Vec<usize> = order.iter().copied().skip(1).step_by(2).collect();
+    let run = |part: &[usize]| -> Vec<(usize, Result<BuiltMpm, String>)> {
+        part.iter().map(|i| (*i, one(&sets[*i]))).collect()
+    };
+    let mut built = std::thread::scope(|s| {
+        let h = std::thread::Builder::new().spawn_scoped(s, || run(&theirs));
+        let mut out = run(&mine);
+        match h {
+            Ok(h) => match h.join() {
+                Ok(mut v) => out.append(&mut v),
+                Err(_) => out.push((usize::MAX, Err("compile thread panicked".into()))),
+            },
+            // No thread: here, one after the other.
+            Err(_) => out.append(&mut run(&theirs)),
+        }
+        out
+    });
+    built.sort_by_key(|(i, _)| *i);
+    built.into_iter().map(|(_, m)| m).collect()
+}
+
 impl Prefilter {
-    /// Build over `(id, literal, nocase)`.
+    /// Build over `(id, literal, nocase)`: one matcher for every buffer.
     pub(crate) fn build(
         patterns: &[(u32, Vec<u8>, bool)],
         kind: MpmKind,
@@ -70,93 +130,89 @@ impl Prefilter {
             kind,
         )?;
         Ok(Prefilter {
-            inner,
-            stream_added: Subset::All,
+            mpms: vec![inner],
+            pick: [[Some(0); 2]; 2],
         })
     }
 
-    /// Build a packet-payload prefilter over `(id, literal, nocase, packet)`, where `packet`
-    /// tells that the pattern's rule can match the payload of a TCP packet added to the stream.
+    /// Build a packet-rule group's prefilter: a matcher per side of the flow and hay, over the
+    /// patterns whose rules can match there.
     pub(crate) fn build_payload(
-        patterns: &[(u32, Vec<u8>, bool, bool)],
+        patterns: &[PayloadPattern],
         kind: MpmKind,
     ) -> Result<Prefilter, String> {
-        let all = || {
-            build_mpm(
-                patterns.iter().map(|(id, p, n, _)| (*id, p.as_slice(), *n)),
-                kind,
-            )
-        };
-        let packet = || {
-            build_mpm(
-                patterns
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        let mut pick = [[None; 2]; 2];
+        for (si, side) in [Side::ToServer, Side::ToClient].into_iter().enumerate() {
+            for (hi, hay) in [Hay::All, Hay::StreamAddedPayload].into_iter().enumerate() {
+                let set: Vec<usize> = patterns
                     .iter()
-                    .filter(|p| p.3)
-                    .map(|(id, p, n, _)| (*id, p.as_slice(), *n)),
-                kind,
-            )
-        };
-        let (inner, stream_added) = match patterns.iter().filter(|p| p.3).count() {
-            0 => (all()?, Subset::Empty),
-            n if n == patterns.len() => (all()?, Subset::All),
-            _ => {
-                // Both matchers are compiled at once (rule loading is timed on the wall clock);
-                // one after the other when no thread can be started.
-                let (inner, subset) = std::thread::scope(|s| {
-                    let h = std::thread::Builder::new().spawn_scoped(s, packet);
-                    let inner = all();
-                    let subset = match h {
-                        Ok(h) => h
-                            .join()
-                            .unwrap_or_else(|_| Err("compile thread panicked".into())),
-                        Err(_) => packet(),
-                    };
-                    (inner, subset)
-                });
-                (inner?, Subset::Some(subset?))
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        let on_side = match side {
+                            Side::ToServer => p.to_server,
+                            Side::ToClient => p.to_client,
+                        };
+                        on_side && (hay == Hay::All || p.packet)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if set.is_empty() {
+                    continue;
+                }
+                let k = match sets.iter().position(|s| *s == set) {
+                    Some(k) => k,
+                    None => {
+                        sets.push(set);
+                        sets.len() - 1
+                    }
+                };
+                pick[si][hi] = Some(k);
             }
-        };
+        }
         Ok(Prefilter {
-            inner,
-            stream_added,
+            mpms: build_sets(patterns, &sets, kind)?,
+            pick,
         })
     }
 
     pub(crate) fn new_scratch(&self) -> PrefilterScratch {
         PrefilterScratch {
-            inner: self.inner.new_scratch(),
-            stream_added: match &self.stream_added {
-                Subset::Some(m) => Some(m.new_scratch()),
-                Subset::Empty | Subset::All => None,
-            },
+            scratch: self.mpms.iter().map(|m| Some(m.new_scratch())).collect(),
         }
     }
 
     /// Report every pattern id found in `hay` (duplicates allowed).
     pub(crate) fn scan(&self, hay: &[u8], scratch: &mut PrefilterScratch, on: &mut dyn FnMut(u32)) {
-        self.inner.scan(hay, &mut scratch.inner, on);
+        self.scan_for(Side::ToServer, Hay::All, hay, scratch, on);
     }
 
-    /// [`Prefilter::scan`] with the matcher for `which`: for [`Hay::StreamAddedPayload`], only
-    /// the ids of rules that can match such a payload are reported.
+    /// [`Prefilter::scan`] with the matcher for the packet's `side` and `which` buffer: only the
+    /// ids of rules that can match there are reported.
     pub(crate) fn scan_for(
         &self,
+        side: Side,
         which: Hay,
         hay: &[u8],
         scratch: &mut PrefilterScratch,
         on: &mut dyn FnMut(u32),
     ) {
-        match which {
-            Hay::All => self.scan(hay, scratch, on),
-            Hay::StreamAddedPayload => match &self.stream_added {
-                Subset::Empty => {}
-                Subset::All => self.scan(hay, scratch, on),
-                Subset::Some(m) => {
-                    let s = scratch.stream_added.get_or_insert_with(|| m.new_scratch());
-                    m.scan(hay, s, on);
-                }
-            },
+        let si = usize::from(side == Side::ToClient);
+        let hi = usize::from(which == Hay::StreamAddedPayload);
+        let Some(k) = self.pick[si][hi] else {
+            return;
+        };
+        let Some(m) = self.mpms.get(k) else {
+            return;
+        };
+        if scratch.scratch.len() <= k {
+            scratch.scratch.resize_with(k + 1, || None);
         }
+        let Some(slot) = scratch.scratch.get_mut(k) else {
+            return;
+        };
+        let s = slot.get_or_insert_with(|| m.new_scratch());
+        m.scan(hay, s, on);
     }
 }
 
@@ -164,61 +220,80 @@ impl Prefilter {
 mod tests {
     use etherparse::PacketBuilder;
     use proptest::prelude::*;
-    use seawall_flow::Timestamp;
+    use seawall_flow::{Direction as FlowDirection, PacketFlags, Timestamp};
     use seawall_rules::{Loader, Vars};
     use seawall_wire::decode_inner;
 
-    use super::{Hay, Prefilter};
+    use super::{Hay, PayloadPattern, Prefilter, Side};
     use crate::mpm::MpmKind;
-    use crate::{DetectCtx, Engine, EngineOptions, PacketInfo};
+    use crate::{DetectCtx, Engine, EngineOptions, FlowInfo, PacketInfo};
 
-    fn ids(p: &Prefilter, which: Hay, hay: &[u8]) -> Vec<u32> {
+    fn ids(p: &Prefilter, side: Side, which: Hay, hay: &[u8]) -> Vec<u32> {
         let mut s = p.new_scratch();
         let mut out = Vec::new();
-        p.scan_for(which, hay, &mut s, &mut |id| out.push(id));
+        p.scan_for(side, which, hay, &mut s, &mut |id| out.push(id));
         out.sort_unstable();
         out.dedup();
         out
     }
 
+    fn pat(id: u32, lit: &[u8], nocase: bool, packet: bool, ts: bool, tc: bool) -> PayloadPattern {
+        PayloadPattern {
+            id,
+            literal: lit.to_vec(),
+            nocase,
+            packet,
+            to_server: ts,
+            to_client: tc,
+        }
+    }
+
     #[test]
-    fn stream_added_payload_reports_only_packet_rules() {
+    fn each_side_and_hay_reports_only_its_rules() {
+        use Hay::{All, StreamAddedPayload as Added};
+        use Side::{ToClient as Tc, ToServer as Ts};
         for kind in [MpmKind::Hyperscan, MpmKind::AhoCorasick] {
             let pats = [
-                (0, b"abc".to_vec(), false, true),
-                (1, b"bcd".to_vec(), false, false),
-                (2, b"CD".to_vec(), true, true),
+                pat(0, b"abc", false, true, true, true),
+                pat(1, b"bcd", false, false, true, true),
+                pat(2, b"CD", true, true, true, false),
+                pat(3, b"dx", false, false, false, true),
             ];
             let p = Prefilter::build_payload(&pats, kind).expect("build");
-            assert_eq!(ids(&p, Hay::All, b"xabcdx"), [0, 1, 2]);
-            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"xabcdx"), [0, 2]);
-            // No packet rule: nothing to scan for.
+            assert_eq!(ids(&p, Ts, All, b"xabcdx"), [0, 1, 2]);
+            assert_eq!(ids(&p, Tc, All, b"xabcdx"), [0, 1, 3]);
+            assert_eq!(ids(&p, Ts, Added, b"xabcdx"), [0, 2]);
+            assert_eq!(ids(&p, Tc, Added, b"xabcdx"), [0]);
+            assert_eq!(ids(&p, Ts, All, b"zzz"), [0u32; 0]);
+            // No packet rule and no to-client rule: nothing to scan for there.
             let none: Vec<_> = pats
                 .iter()
-                .map(|(i, l, n, _)| (*i, l.clone(), *n, false))
+                .map(|q| pat(q.id, &q.literal, q.nocase, false, true, false))
                 .collect();
             let p = Prefilter::build_payload(&none, kind).expect("build");
-            assert_eq!(ids(&p, Hay::All, b"abcd"), [0, 1, 2]);
-            assert!(ids(&p, Hay::StreamAddedPayload, b"abcd").is_empty());
-            // Only packet rules: the full matcher.
+            assert_eq!(ids(&p, Ts, All, b"abcd"), [0, 1, 2]);
+            assert!(ids(&p, Ts, Added, b"abcd").is_empty());
+            assert!(ids(&p, Tc, All, b"abcd").is_empty());
+            // Identical sets share one matcher.
             let all: Vec<_> = pats
                 .iter()
-                .map(|(i, l, n, _)| (*i, l.clone(), *n, true))
+                .map(|q| pat(q.id, &q.literal, q.nocase, true, true, true))
                 .collect();
             let p = Prefilter::build_payload(&all, kind).expect("build");
-            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"abcd"), [0, 1, 2]);
-            // A plain prefilter scans everything for either hay.
+            assert_eq!(p.mpms.len(), 1);
+            assert_eq!(ids(&p, Tc, Added, b"abcd"), [0, 1, 2]);
+            // A plain prefilter scans everything for either side and hay.
             let plain: Vec<_> = pats
                 .iter()
-                .map(|(i, l, n, _)| (*i, l.clone(), *n))
+                .map(|q| (q.id, q.literal.clone(), q.nocase))
                 .collect();
             let p = Prefilter::build(&plain, kind).expect("build");
-            assert_eq!(ids(&p, Hay::StreamAddedPayload, b"abcd"), [0, 1, 2]);
+            assert_eq!(ids(&p, Tc, Added, b"abcd"), [0, 1, 2]);
         }
     }
 
     /// One TCP payload rule of each stream mode (stream, stream and packet, packet only, stream
-    /// only).
+    /// only), for either or both sides of the flow.
     fn arb_rule(sid: u32) -> impl Strategy<Value = String> {
         (
             prop_oneof![Just("tcp"), Just("tcp-pkt"), Just("tcp-stream"), Just("ip")],
@@ -232,9 +307,23 @@ mod tests {
                 Just(" dsize:>2;"),
                 Just(" flow:no_stream;"),
             ],
+            prop_oneof![
+                Just(""),
+                Just(" flow:to_server;"),
+                Just(" flow:to_client;"),
+                Just(" flow:established,to_server;"),
+                Just(" flow:from_server,established;"),
+            ],
         )
-            .prop_map(move |(proto, lit, extra)| {
-                format!("alert {proto} any any -> any any (content:\"{lit}\";{extra} sid:{sid};)")
+            .prop_map(move |(proto, lit, extra, dir)| {
+                // One `flow` keyword per rule.
+                let (extra, dir) = match (extra, dir.strip_prefix(" flow:")) {
+                    (" flow:no_stream;", Some(d)) => ("", format!(" flow:no_stream,{d}")),
+                    (e, _) => (e, dir.to_string()),
+                };
+                format!(
+                    "alert {proto} any any -> any any (content:\"{lit}\";{extra}{dir} sid:{sid};)"
+                )
             })
     }
 
@@ -250,14 +339,16 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
-        /// On a stream-added TCP packet, with or without stream data to inspect, the reduced
-        /// payload scan raises exactly the alerts of evaluating every rule.
+        /// On a TCP packet of either side of a flow (or without one), stream-added or not, with
+        /// or without stream data to inspect, the reduced scans raise exactly the alerts of
+        /// evaluating every rule.
         #[test]
-        fn stream_added_grouped_equals_naive(
+        fn reduced_scans_equal_naive(
             rules in arb_rules(),
             payload in "[abAB]{0,8}",
             stream in proptest::option::of("[abAB]{0,12}"),
             stream_added in any::<bool>(),
+            flow in proptest::option::of((any::<bool>(), any::<bool>())),
         ) {
             let load = Loader::default().load_str("p.rules", &rules);
             prop_assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
@@ -272,6 +363,16 @@ mod tests {
             let mut info = PacketInfo::new(Timestamp::from_secs(1), &pkt, &raw);
             info.app.stream = stream.as_deref().map(str::as_bytes);
             info.app.stream_added = stream_added;
+            // No flow, or a flow in either direction, established or not.
+            info.flow = flow.map(|(to_client, established)| FlowInfo {
+                flow_id: 1,
+                direction: if to_client {
+                    FlowDirection::ToClient
+                } else {
+                    FlowDirection::ToServer
+                },
+                flags: PacketFlags(if established { PacketFlags::ESTABLISHED } else { 0 }),
+            });
             let run = |kind: MpmKind, naive: bool| {
                 let opts = EngineOptions { mpm: kind, ..EngineOptions::default() };
                 let (e, _) = Engine::compile(&load.rules, &Vars::suricata_defaults(), &opts);
