@@ -448,6 +448,46 @@ mod tests {
         assert_eq!(detect(TS, Transport::Udp, b"SSH-2.0-x\r\n", 22), None);
     }
 
+    /// Every prefix of NetBIOS-shaped inputs (all message types, short and long lengths, the
+    /// magic at offset 4 or behind a first message) on the SMB ports and others: an answer, no
+    /// panic, and a decided answer never changes into "need more".
+    #[test]
+    fn smb_shapes_never_panic() {
+        let mut seed = 0x2545_f491_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for t in [0x00u8, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xff] {
+            for len in [0u32, 3, 4, 8, 40, 68, 255, 256, 0xff_ffff] {
+                let mut v = vec![t, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+                for _ in 0..100 {
+                    v.push(next() as u8);
+                }
+                if next() % 2 == 0 {
+                    v[4..8].copy_from_slice(b"\xfeSMB");
+                }
+                let at = 4 + (len as usize).min(80);
+                if next() % 2 == 0 && at + 8 <= v.len() {
+                    v[at..at + 8].copy_from_slice(b"\x00\x00\x00\x10\xffSMB");
+                }
+                for port in [139, 445, 4445] {
+                    for dir in [TS, TC] {
+                        let mut decided = false;
+                        for n in 0..=v.len() {
+                            let st = smb_status(&v[..n], port);
+                            let _ = detect_status(dir, Transport::Tcp, &v[..n], port);
+                            assert!(!(decided && st == Detect::NeedMore), "{v:?} {n}");
+                            decided |= st != Detect::NeedMore;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn dns_needs_port_53_and_sanity() {
         let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01";
