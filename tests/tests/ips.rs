@@ -362,6 +362,66 @@ fn ips_reject_injects_a_reset_riding_the_flow_header() {
     );
 }
 
+/// A reject raised on a packet decapsulated from a tunnel inside the GWLB traffic (GRE, VXLAN,
+/// GENEVE; repo capture tests/data/tunnels): the datagram is dropped but no reset is injected
+/// (one built from the inner packet would travel without the tunnel's encapsulation), the skip
+/// is counted, and the decode counters show the tunnels on /metrics.
+#[test]
+fn ips_reject_on_a_tunnel_packet_drops_without_injecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("tunnel-reject.rules");
+    std::fs::write(
+        &rules,
+        "reject icmp any any -> any any (msg:\"SEAWALL TEST reject echo\"; itype:8; sid:9090010; rev:1;)\n",
+    )
+    .expect("write rules");
+    let detect = format!("{}\nmode = \"ips\"", rules_list(&[rules]));
+    let app = start(1, dir.path(), &detect, "");
+    let sent = wrap(&data("tunnels/input.pcap"), 0x05ea_3a11_e0d0_0001, 5);
+    assert_eq!(sent.len(), 9);
+    // ICMP echo requests inside VXLAN (1), GRE (3, 6), GENEVE (7) and GRE in GRE (8).
+    let drops = [0, 2, 5, 6, 7];
+    let ex = exchange(&app, &sent);
+    let (back, other) = returned(&sent, &ex);
+    for (i, &b) in back.iter().enumerate() {
+        assert_eq!(b, !drops.contains(&i), "datagram {i}");
+    }
+    assert!(other.is_empty(), "nothing injected: {other:?}");
+    let m = app.metrics();
+    assert_eq!(
+        metric_sum(&m, "seawall_detect_rejects_injected_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "seawall_detect_rejects_skipped_total",
+            &["reason=\"tunnel\""]
+        ),
+        drops.len() as f64
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "seawall_dataplane_drops_total",
+            &["reason=\"verdict_reject\""]
+        ),
+        drops.len() as f64
+    );
+    assert_eq!(
+        metric_sum(&m, "seawall_decode_tunnels_total", &["kind=\"gre\""]),
+        4.0
+    );
+    assert_eq!(
+        metric_sum(
+            &m,
+            "seawall_decode_tunnel_errors_total",
+            &["reason=\"gre_unknown_protocol\""]
+        ),
+        1.0
+    );
+}
+
 #[test]
 fn reload_under_load_loses_nothing_switches_rules_and_keeps_them_on_error() {
     let dir = tempfile::tempdir().expect("tempdir");
