@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use seawall_sim::{
-    read_capture, send_datagrams, wrap_all, Datagram, ExchangeOptions, FlowTuple, ReturnKind,
-    WrapConfig,
+    read_capture, send_datagrams, wrap_all, Datagram, ExchangeOptions, FlowTuple, InnerPacket,
+    ReturnKind, WrapConfig,
 };
 use seawall_tests::{
     corpus_dir, data, loopback_config, metric_sum, repo_root, seawall_bin, Appliance,
@@ -420,6 +420,111 @@ fn ips_reject_on_a_tunnel_packet_drops_without_injecting() {
         ),
         1.0
     );
+}
+
+/// IPv4 packet (header checksum filled in) carrying `payload` as protocol `proto`.
+fn ipv4_packet(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).expect("small packet");
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0];
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let sum = u16::try_from(sum).expect("folded");
+    p[10..12].copy_from_slice(&(!sum).to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// UDP `src:sport -> dst:dport` carrying `body` (checksum 0: none), inside GRE between the
+/// customer's routers 192.0.2.1 and 192.0.2.2 (`up`: from .1 to .2).
+fn gre_udp(up: bool, src: ([u8; 4], u16), dst: ([u8; 4], u16), body: &[u8]) -> Vec<u8> {
+    let mut udp = Vec::with_capacity(8 + body.len());
+    udp.extend_from_slice(&src.1.to_be_bytes());
+    udp.extend_from_slice(&dst.1.to_be_bytes());
+    udp.extend_from_slice(&u16::try_from(8 + body.len()).expect("small").to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(body);
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&ipv4_packet(17, src.0, dst.0, &udp));
+    let (r1, r2) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let (o_src, o_dst) = if up { (r1, r2) } else { (r2, r1) };
+    ipv4_packet(47, o_src, o_dst, &gre)
+}
+
+/// A drop on a packet inside a GRE tunnel carried by GWLB drops that inner flow only, as
+/// Suricata's flow drop flag: the inner flow's later packets (both directions, even without the
+/// matching payload) are dropped, while another inner flow of the same tunnel comes back byte
+/// for byte; the tunnel itself (the carrier's flow) is not blocked.
+#[test]
+fn ips_drop_on_a_tunnel_packet_drops_the_inner_flow_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("tunnel-drop.rules");
+    std::fs::write(
+        &rules,
+        "drop udp any any -> any any (msg:\"SEAWALL TEST drop evil\"; content:\"evil-payload\"; sid:9090011; rev:1;)\n",
+    )
+    .expect("write rules");
+    let detect = format!("{}\nmode = \"ips\"", rules_list(&[rules]));
+    let app = start(1, dir.path(), &detect, "");
+    let (client, server) = ([10, 0, 1, 1], [10, 0, 1, 2]);
+    let (a, b) = ((client, 1234), (client, 1235));
+    let dns = (server, 53);
+    let packets = [
+        gre_udp(true, a, dns, b"evil-payload"), // 0: A matches: dropped
+        gre_udp(true, b, dns, b"query b"),      // 1: B passes
+        gre_udp(true, a, dns, b"query a"),      // 2: A stays dropped
+        gre_udp(false, dns, b, b"answer b"),    // 3: B's answer passes
+        gre_udp(false, dns, a, b"answer a"),    // 4: A's answer is dropped
+        gre_udp(true, b, dns, b"query b 2"),    // 5: B passes
+        gre_udp(true, a, dns, b"query a 2"),    // 6: A stays dropped
+    ];
+    let packets: Vec<InnerPacket> = packets
+        .into_iter()
+        .zip(1u64..)
+        .map(|(bytes, i)| InnerPacket {
+            ts: Duration::from_secs(1_700_000_000 + i),
+            bytes,
+        })
+        .collect();
+    let sent = wrap_all(
+        &packets,
+        &WrapConfig {
+            endpoint_id: 0x05ea_3a11_e0d0_0001,
+            seed: Some(6),
+            ..WrapConfig::default()
+        },
+    );
+    let drops = [0, 2, 4, 6];
+    let ex = exchange(&app, &sent);
+    let (back, other) = returned(&sent, &ex);
+    for (i, &b) in back.iter().enumerate() {
+        assert_eq!(b, !drops.contains(&i), "datagram {i}");
+    }
+    assert!(other.is_empty(), "drop injects nothing: {other:?}");
+    let m = app.metrics();
+    assert_eq!(
+        metric_sum(
+            &m,
+            "seawall_dataplane_drops_total",
+            &["reason=\"verdict_drop\""]
+        ),
+        drops.len() as f64
+    );
+    assert_eq!(
+        metric_sum(&m, "seawall_decode_tunnels_total", &["kind=\"gre\""]),
+        packets.len() as f64
+    );
+    let alerts = settled_alerts(&app, &dir.path().join("out/eve.json"));
+    assert_eq!(alerts.len(), 1, "one alert, on the matching packet");
+    assert_eq!(alerts[0].0 .0, 9090011);
+    assert_eq!(alerts[0].1["alert"]["action"], "blocked");
 }
 
 #[test]

@@ -143,8 +143,11 @@ impl Inline {
     ) -> Result<Self, InspectError> {
         let set = setup.rules.current();
         let mut inspectors = Vec::with_capacity(set.profiles.len());
-        for p in &set.profiles {
-            inspectors.push(Inspector::new(p.engine.clone(), &setup.inspect)?);
+        for (i, p) in set.profiles.iter().enumerate() {
+            let mut insp = Inspector::new(p.engine.clone(), &setup.inspect)?;
+            // IPS: a drop on a packet out of a tunnel drops that inner flow, not the tunnel.
+            insp.set_drop_tunnel_flows(setup.policy.modes.get(i) == Some(&Mode::Ips));
+            inspectors.push(insp);
         }
         if let Some(a) = setup.rules.acks().get(index) {
             a.store(set.generation, Ordering::Release);
@@ -400,7 +403,10 @@ impl Inline {
                 return Verdict::Drop(reason::DEFRAG_EXCEPTION);
             }
         }
-        if let (Some((key, _)), false) = (&flow_key, matches!(v, EngineVerdict::Pass)) {
+        // The datagram's own flow is remembered only when its own packet was blocked: a drop on
+        // a packet of a tunnel it carries marks that inner flow (in the inspector's flow table),
+        // so the tunnel's other flows pass.
+        if let (Some((key, _)), true) = (&flow_key, self.inspectors[profile].outer_blocked()) {
             if let Some(d) = &mut self.dropped {
                 d.insert(key, ts);
             }
@@ -542,8 +548,13 @@ mod tests {
 
     /// UDP `src:1234 -> dst:53` carrying the payload the reject rule matches.
     fn udp(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
-        let body = b"evil-payload";
-        let mut u = vec![0x04, 0xd2, 0, 53, 0, 0, 0, 0];
+        udp_from(src, 1234, dst, b"evil-payload")
+    }
+
+    /// UDP `src:sport -> dst:53` carrying `body`.
+    fn udp_from(src: [u8; 4], sport: u16, dst: [u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut u = vec![0, 0, 0, 53, 0, 0, 0, 0];
+        u[0..2].copy_from_slice(&sport.to_be_bytes());
         let len = u16::try_from(8 + body.len()).expect("small");
         u[4..6].copy_from_slice(&len.to_be_bytes());
         u.extend_from_slice(body);
@@ -662,5 +673,85 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }
+    }
+    /// An IPS drop on a packet out of a tunnel drops that inner flow only, as Suricata's flow
+    /// drop flag: later packets of the inner flow are dropped (even without the matching
+    /// payload), another inner flow of the same tunnel passes, and so does the carrier's flow;
+    /// a drop on a bare packet still drops the rest of its flow before inspection.
+    #[test]
+    fn drop_on_a_tunnel_packet_drops_the_inner_flow_only() {
+        let dir =
+            std::env::temp_dir().join(format!("seawall-inline-drop-tunnel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let rules = dir.join("drop.rules");
+        std::fs::write(
+            &rules,
+            "drop udp any any -> any any (msg:\"evil\"; content:\"evil-payload\"; sid:1; rev:1;)\n",
+        )
+        .expect("rules");
+        let detect = DetectConfig {
+            rules: vec![rules],
+            mode: Mode::Ips,
+            ..DetectConfig::default()
+        };
+        let specs = detect.profile_specs(&[]);
+        let policy = Arc::new(Policy::new(&specs, ExceptionPolicy::Auto, None));
+        let manager = Arc::new(RuleManager::load(specs, 1).expect("rules load"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut registry = Registry::default();
+        let metrics = DetectMetrics::register(&mut registry, 1, &["default".to_owned()]);
+        let setup = InlineSetup {
+            policy,
+            rules: manager,
+            inspect: InspectConfig::appliance(),
+            metrics: metrics.clone(),
+            evidence: None,
+            header_table_flows: 64,
+        };
+        let mut inline =
+            Inline::new(&setup, 0, metrics.worker(0).expect("worker")).expect("inline");
+        let socket = WorkerSocket::bind(
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            &SocketOptions::default(),
+        )
+        .expect("bind");
+        let peer = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+        let allow = AllowList::default();
+        let mut t = 0;
+        let mut send = |inner: &[u8]| {
+            t += 1;
+            inline.packet(
+                &datagram(inner),
+                peer,
+                Ipv4Addr::LOCALHOST,
+                false,
+                &allow,
+                &socket,
+                Timestamp::from_secs(t),
+            )
+        };
+        let (a, b) = ([10, 0, 1, 1], [10, 0, 1, 2]);
+        let drop = Verdict::Drop(reason::VERDICT_DROP);
+
+        // Inner flow A (port 1234) matches the drop rule: the datagram is dropped.
+        assert_eq!(send(&gre(&udp(a, b))), drop);
+        // A's next packet is dropped although it no longer matches.
+        assert_eq!(send(&gre(&udp_from(a, 1234, b, b"benign"))), drop);
+        // Inner flow B (port 1235) in the same GRE tunnel passes, again and again.
+        for _ in 0..3 {
+            assert_eq!(send(&gre(&udp_from(a, 1235, b, b"benign"))), Verdict::Pass);
+        }
+        // A stays dropped; B still passes.
+        assert_eq!(send(&gre(&udp_from(a, 1234, b, b"benign"))), drop);
+        assert_eq!(send(&gre(&udp_from(a, 1235, b, b"benign"))), Verdict::Pass);
+
+        // Bare packets: the drop marks the flow, whose later packets are dropped uninspected.
+        let (c, d) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        assert_eq!(send(&udp(c, d)), drop);
+        assert_eq!(send(&udp_from(c, 1234, d, b"benign")), drop);
+        assert_eq!(send(&udp_from(c, 1235, d, b"benign")), Verdict::Pass);
+        // Tunnel flow A's three datagrams and the bare flow's two (its second one dropped
+        // before inspection).
+        assert_eq!(inline.stats.drop, 5);
     }
 }

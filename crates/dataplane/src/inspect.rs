@@ -315,6 +315,8 @@ struct FlowSide {
     /// Transactions whose body is ready, per direction (bounded: the latest few).
     bodies: Vec<(u64, Direction)>,
     alerted: TxAlerted,
+    /// IPS: a verdict dropped this (tunnel) flow; its later packets are dropped uninspected.
+    dropped: bool,
 }
 
 impl FlowSide {
@@ -344,6 +346,7 @@ impl FlowSide {
             last_tx: None,
             bodies: Vec::new(),
             alerted: TxAlerted::default(),
+            dropped: false,
         }
     }
 
@@ -751,6 +754,11 @@ pub struct Inspector {
     raw_chunk: usize,
     events: Vec<AppEvent>,
     ended: Vec<(FlowStats, FlowDetect)>,
+    /// IPS: a drop/reject on a tunnel packet drops the rest of its (inner) flow
+    /// ([`Inspector::set_drop_tunnel_flows`]).
+    drop_tunnel_flows: bool,
+    /// The packet handed in (not one of its tunnels' packets) was dropped or rejected.
+    outer_blocked: bool,
 }
 
 impl std::fmt::Debug for Inspector {
@@ -862,7 +870,23 @@ impl Inspector {
             raw_chunk: cfg.raw_chunk_size.max(1),
             events: Vec::new(),
             ended: Vec::new(),
+            drop_tunnel_flows: false,
+            outer_blocked: false,
         })
+    }
+
+    /// IPS: a drop or reject verdict on a packet decapsulated from a tunnel marks its flow
+    /// (the inner flow, not the carrier's) dropped, and every later packet of that flow gets a
+    /// `Drop` verdict without inspection, as Suricata's flow drop flag; other flows in the
+    /// same tunnel are inspected as usual. Off by default (replay, IDS).
+    pub fn set_drop_tunnel_flows(&mut self, on: bool) {
+        self.drop_tunnel_flows = on;
+    }
+
+    /// Whether the packet last handed to [`Inspector::process_gwlb`] was itself dropped or
+    /// rejected (a verdict on one of the packets of the tunnels it carries does not count).
+    pub fn outer_blocked(&self) -> bool {
+        self.outer_blocked
     }
 
     /// The counters so far (`flows` is read from the flow table).
@@ -935,6 +959,7 @@ impl Inspector {
     ) -> Verdict {
         self.counters.packets += 1;
         self.counters.bytes += inner.len() as u64;
+        self.outer_blocked = false;
         let layer = Layer {
             base: meta.endpoint.0,
             depth: 0,
@@ -1312,6 +1337,14 @@ impl Inspector {
             Err("no_flow_protocol")
         };
         let (verdict, flow) = match tracked {
+            // A tunnel packet of a flow an IPS verdict dropped: dropped uninspected.
+            Ok(fref)
+                if self.drop_tunnel_flows
+                    && tunnel.is_some()
+                    && self.sides.get(&fref.flow_id()).is_some_and(|s| s.dropped) =>
+            {
+                (Verdict::Drop, Some(FlowInfo::from_ref(&fref)))
+            }
             Ok(mut fref) => {
                 let fi = FlowInfo::from_ref(&fref);
                 let mut info = info.with_flow(fi);
@@ -1441,6 +1474,9 @@ impl Inspector {
                 );
                 app_proto = proto;
                 app_meta = meta;
+                if self.drop_tunnel_flows && tunnel.is_some() && !is_pass(&v) {
+                    side.dropped = true;
+                }
                 (v, Some(fi))
             }
             Err(reason) => {
@@ -1471,6 +1507,9 @@ impl Inspector {
         }
         if !reassembled && !is_pass(&verdict) {
             self.counters.dropped += 1;
+        }
+        if tunnel.is_none() && !is_pass(&verdict) {
+            self.outer_blocked = true;
         }
         verdict
     }
