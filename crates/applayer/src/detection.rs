@@ -281,12 +281,26 @@ pub fn detect_status(
         Detect::NeedMore => need_more = true,
         Detect::Unknown => {}
     }
-    if need_more || first_bytes.is_empty() {
+    // Suricata's pattern matcher gives a TCP direction up only once it holds as many bytes as
+    // its deepest pattern for that direction reaches (measured on 7.0.10 with the stock
+    // configuration: 17 bytes to the server, 8 to the client).
+    let pm_depth = match dir {
+        Direction::ToServer => PM_DEPTH_TOSERVER,
+        Direction::ToClient => PM_DEPTH_TOCLIENT,
+    };
+    if need_more
+        || first_bytes.is_empty()
+        || (transport == Transport::Tcp && first_bytes.len() < pm_depth)
+    {
         Detect::NeedMore
     } else {
         Detect::Unknown
     }
 }
+
+/// Bytes Suricata 7.0.10's TCP pattern matcher needs before it gives a direction up.
+const PM_DEPTH_TOSERVER: usize = 17;
+const PM_DEPTH_TOCLIENT: usize = 8;
 
 /// Detect the protocol of a flow from the first bytes of one direction; `None` when unknown or
 /// when more bytes are needed (see [`detect_status`] to tell them apart).
@@ -324,7 +338,7 @@ mod tests {
             Detect::NeedMore
         );
         assert_eq!(
-            detect_status(TS, Transport::Tcp, b"GETX / HTTP/1.1", 80),
+            detect_status(TS, Transport::Tcp, b"GETX / HTTP/1.1\r\n\r\n", 80),
             Detect::Unknown
         );
         assert_eq!(detect(TS, Transport::Udp, b"GET / HTTP/1.1\r\n", 80), None);
@@ -338,7 +352,9 @@ mod tests {
             detect_status(TS, Transport::Tcp, &ch[..3], 8443),
             Detect::NeedMore
         );
-        let not = [0x16, 0x03, 0x01, 0x00, 0x40, 0x17];
+        let not = [
+            0x16, 0x03, 0x01, 0x00, 0x40, 0x17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         assert_eq!(
             detect_status(TS, Transport::Tcp, &not, 443),
             Detect::Unknown
@@ -374,7 +390,7 @@ mod tests {
             (TS, &SMB2_NEGOTIATE[..6], 12345, Detect::NeedMore),
             (
                 TS,
-                b"\x00\x00\x00\x10\xfeSMX\x00\x00",
+                b"\x00\x00\x00\x10\xfeSMX\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
                 12345,
                 Detect::Unknown,
             ),
@@ -435,7 +451,12 @@ mod tests {
                 2222,
                 Detect::Found(AppProto::Ssh),
             ),
-            (TS, b"SSX-2.0\r\n", 22, Detect::Unknown),
+            (TS, b"SSX-2.0-OpenSSH_8.9\r\n", 22, Detect::Unknown),
+            // Nothing recognised: Suricata waits for 17 bytes to the server, 8 to the client.
+            (TS, &[b'a'; 16], 7777, Detect::NeedMore),
+            (TS, &[b'a'; 17], 7777, Detect::Unknown),
+            (TC, &[b'b'; 7], 7777, Detect::NeedMore),
+            (TC, &[b'b'; 8], 7777, Detect::Unknown),
         ];
         for (i, (dir, bytes, port, want)) in table.iter().enumerate() {
             assert_eq!(

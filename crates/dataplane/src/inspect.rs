@@ -705,6 +705,9 @@ fn run_detect(
                 Some(p.name()),
                 tx.and_then(|t| a.buffers(t)).map(|b| b.eve()),
             );
+        } else if matches!(app, AppSlot::Failed) {
+            // Suricata's ALPROTO_FAILED once detection gave up on the flow.
+            meta = (Some("failed"), None);
         }
     }
     drop(txs);
@@ -1586,6 +1589,39 @@ mod tests {
         }
         insp.finish(Timestamp::from_secs(2), &mut sink);
         out
+    }
+
+    /// A flow whose protocol detection gave up in both directions is `app_proto` `failed` in
+    /// EVE, as Suricata's ALPROTO_FAILED; one still undecided (fewer bytes than Suricata's
+    /// pattern matcher needs: 17 to the server, 8 to the client) has none.
+    #[test]
+    fn failed_detection_is_app_proto_failed() {
+        let (c0, s0) = (100u32, 500u32);
+        let rows: [(&[u8], &[u8], Option<&str>); 3] = [
+            (
+                b"hello there, client\r\n",
+                b"welcome, server!\r\n",
+                Some("failed"),
+            ),
+            (b"hello there\r\n", b"welcome, server!\r\n", None),
+            (b"hello there, client\r\n", b"hi!\r\n", None),
+        ];
+        for (q, a, want) in rows {
+            let (l, r) = (q.len() as u32, a.len() as u32);
+            let pkts = vec![
+                tcp(true, SYN, c0, 0, b""),
+                tcp(false, SYN | ACK, s0, c0 + 1, b""),
+                tcp(true, ACK, c0 + 1, s0 + 1, b""),
+                tcp(true, PSH_ACK, c0 + 1, s0 + 1, q),
+                tcp(false, PSH_ACK, s0 + 1, c0 + 1 + l, a),
+                tcp(true, PSH_ACK, c0 + 1 + l, s0 + 1 + r, b"more\r\n"),
+            ];
+            let got = run(
+                "alert tcp any any -> any any (flow:to_server; content:\"more\"; dsize:>0; sid:1;)\n",
+                &pkts,
+            );
+            assert_eq!(got, vec![(6, vec![1], want, false)], "{q:?} {a:?}");
+        }
     }
 
     /// Suricata's IDS-mode attribution: a request is parsed when the server acknowledges it
