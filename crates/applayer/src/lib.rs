@@ -150,6 +150,10 @@ pub struct AppEvent {
 pub enum EventKind {
     /// Request line and headers parsed.
     HttpRequestHeaders,
+    /// A request head still arriving: its request line and the header lines libhtp has read
+    /// (Suricata inspects the request-line and single-header buffers before the head is
+    /// complete). May repeat as lines arrive; [`EventKind::HttpRequestHeaders`] follows.
+    HttpRequestHeadersPartial,
     /// Request body complete (or its inspection limit reached, or the stream closed).
     HttpRequestBody,
     /// Status line and headers parsed.
@@ -177,6 +181,7 @@ impl EventKind {
     pub const fn direction(self) -> Direction {
         match self {
             EventKind::HttpRequestHeaders
+            | EventKind::HttpRequestHeadersPartial
             | EventKind::HttpRequestBody
             | EventKind::TlsClientHello
             | EventKind::DnsRequest => Direction::ToServer,
@@ -208,6 +213,24 @@ impl EventKind {
                 Buffer::HttpAcceptLang,
                 Buffer::HttpConnection,
                 Buffer::HttpStart,
+                Buffer::HttpRequestHeader,
+            ],
+            EventKind::HttpRequestHeadersPartial => &[
+                Buffer::HttpMethod,
+                Buffer::HttpUri,
+                Buffer::HttpUriRaw,
+                Buffer::HttpProtocol,
+                Buffer::HttpRequestLine,
+                Buffer::HttpHostRaw,
+                Buffer::HttpUserAgent,
+                Buffer::HttpCookie,
+                Buffer::HttpReferer,
+                Buffer::HttpContentType,
+                Buffer::HttpContentLen,
+                Buffer::HttpAccept,
+                Buffer::HttpAcceptEnc,
+                Buffer::HttpAcceptLang,
+                Buffer::HttpConnection,
                 Buffer::HttpRequestHeader,
             ],
             EventKind::HttpRequestBody => &[Buffer::HttpRequestBody, Buffer::FileData],

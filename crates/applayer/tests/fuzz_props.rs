@@ -157,9 +157,15 @@ fn chunking_does_not_change_buffers() {
                 out.push(tx.get(dir, b).map(<[u8]>::to_vec));
             }
         }
-        // A response head arriving in pieces is also published while it arrives (Suricata
-        // inspects response headers before the head is complete).
-        ev.retain(|e| e.kind != seawall_applayer::EventKind::HttpResponseHeadersPartial);
+        // A request or response head arriving in pieces is also published while it arrives
+        // (Suricata inspects request and response headers before the head is complete).
+        ev.retain(|e| {
+            !matches!(
+                e.kind,
+                seawall_applayer::EventKind::HttpResponseHeadersPartial
+                    | seawall_applayer::EventKind::HttpRequestHeadersPartial
+            )
+        });
         (ev, out)
     };
     let whole = collect(usize::MAX);

@@ -25,6 +25,7 @@
 
 pub mod body;
 mod libhtp;
+mod reqhead;
 mod reshead;
 pub mod uri;
 
@@ -35,10 +36,11 @@ use seawall_rules::keywords::buffer::Buffer;
 
 use crate::{AppEvent, Counters, EventKind, Limits};
 use body::{Decoder, Encoding};
+use reqhead::ReqScan;
 use reshead::{ResScan, ResStep};
 
-/// Times a response head still arriving is published (see
-/// [`HttpState::publish_partial_response`]).
+/// Times a request or response head still arriving is published (see
+/// [`HttpState::publish_partial_request`], [`HttpState::publish_partial_response`]).
 const PARTIAL_PUBLISH_MAX: u8 = 32;
 
 /// Longest chunk-size line (chunk extensions included) we accept.
@@ -124,6 +126,11 @@ pub struct HttpTx {
     pub tx_id: u64,
     pub ts: Timestamp,
     pub request: Option<Request>,
+    /// The request while its head is still arriving (request line and the header lines libhtp
+    /// has read): Suricata inspects the request-line buffers and the single-header buffers
+    /// (not `http.host`, `http.header`, `http.header.raw`, `http.header_names`, `http.start`)
+    /// before the head is complete.
+    pub request_partial: Option<Box<Request>>,
     pub response: Option<Response>,
     /// The response while its head is still arriving (status line and the header lines read so
     /// far): Suricata inspects the response line buffers, the single-header buffers and
@@ -143,6 +150,7 @@ impl HttpTx {
             tx_id,
             ts,
             request: None,
+            request_partial: None,
             response: None,
             response_partial: None,
             request_body: Vec::new(),
@@ -152,17 +160,19 @@ impl HttpTx {
     }
 
     fn mem(&self) -> usize {
+        let req_mem = |r: &Request| {
+            std::mem::size_of::<Request>()
+                + r.head.mem()
+                + r.method.capacity()
+                + r.uri_raw.capacity()
+                + r.uri_norm.capacity()
+                + r.protocol.capacity()
+                + r.host.as_ref().map_or(0, Vec::capacity)
+                + r.host_raw.as_ref().map_or(0, Vec::capacity)
+        };
         std::mem::size_of::<Self>()
-            + self.request.as_ref().map_or(0, |r| {
-                std::mem::size_of::<Request>()
-                    + r.head.mem()
-                    + r.method.capacity()
-                    + r.uri_raw.capacity()
-                    + r.uri_norm.capacity()
-                    + r.protocol.capacity()
-                    + r.host.as_ref().map_or(0, Vec::capacity)
-                    + r.host_raw.as_ref().map_or(0, Vec::capacity)
-            })
+            + self.request.as_ref().map_or(0, req_mem)
+            + self.request_partial.as_deref().map_or(0, req_mem)
             + self.response_partial.as_ref().map_or(0, |r| {
                 std::mem::size_of::<Response>()
                     + r.head.mem()
@@ -181,15 +191,20 @@ impl HttpTx {
             + self.response_body.capacity()
     }
 
+    /// The request, or the partial one while its head arrives.
+    fn request_eager(&self) -> Option<&Request> {
+        self.request.as_ref().or(self.request_partial.as_deref())
+    }
+
     /// The response, or the partial one while its head arrives.
     fn response_eager(&self) -> Option<&Response> {
         self.response.as_ref().or(self.response_partial.as_deref())
     }
 
-    /// [`Self::head`], with the partial response head.
+    /// [`Self::head`], with the partial request or response head.
     fn head_eager(&self, dir: Direction) -> Option<&Head> {
         match dir {
-            Direction::ToServer => self.request.as_ref().map(|r| &r.head),
+            Direction::ToServer => self.request_eager().map(|r| &r.head),
             Direction::ToClient => self.response_eager().map(|r| &r.head),
         }
     }
@@ -203,14 +218,15 @@ impl HttpTx {
 
     /// Buffer `b` for rules of direction `dir` (see the module doc).
     pub fn get(&self, dir: Direction, b: Buffer) -> Option<&[u8]> {
-        let req = self.request.as_ref();
+        let req = self.request_eager();
         let resp = self.response_eager();
         match b {
             Buffer::HttpMethod => req.map(|r| r.method.as_slice()),
             Buffer::HttpUri => req.map(|r| r.uri_norm.as_slice()),
             Buffer::HttpUriRaw => req.map(|r| r.uri_raw.as_slice()),
             Buffer::HttpRequestLine => req.map(|r| r.head.line.as_slice()),
-            Buffer::HttpHost => req.and_then(|r| r.host.as_deref()),
+            // libhtp sets the hostname when the request head is complete.
+            Buffer::HttpHost => self.request.as_ref().and_then(|r| r.host.as_deref()),
             Buffer::HttpHostRaw => req.and_then(|r| r.host_raw.as_deref()),
             Buffer::HttpUserAgent => req.and_then(|r| r.head.header("User-Agent")),
             Buffer::HttpReferer => req.and_then(|r| r.head.header("Referer")),
@@ -240,7 +256,10 @@ impl HttpTx {
             Buffer::HttpResponseHeader => resp.and_then(|r| r.head.header_lines().next()),
             Buffer::HttpStart => self.head(dir).map(|h| h.start.as_slice()),
             Buffer::HttpContentType => self.head_eager(dir).and_then(|h| h.header("Content-Type")),
-            Buffer::HttpContentLen => self.head(dir).and_then(|h| h.header("Content-Length")),
+            Buffer::HttpContentLen => match dir {
+                Direction::ToServer => req.and_then(|r| r.head.header("Content-Length")),
+                Direction::ToClient => self.head(dir).and_then(|h| h.header("Content-Length")),
+            },
             Buffer::HttpCookie => match dir {
                 Direction::ToServer => req.and_then(|r| r.head.header("Cookie")),
                 Direction::ToClient => resp.and_then(|r| r.head.header("Set-Cookie")),
@@ -254,8 +273,7 @@ impl HttpTx {
     pub fn get_all(&self, dir: Direction, b: Buffer) -> Vec<&[u8]> {
         match b {
             Buffer::HttpRequestHeader => self
-                .request
-                .as_ref()
+                .request_eager()
                 .map(|r| r.head.header_lines().collect())
                 .unwrap_or_default(),
             Buffer::HttpResponseHeader => self
@@ -268,7 +286,7 @@ impl HttpTx {
 
     /// `urilen`.
     pub fn urilen(&self, raw: bool) -> Option<usize> {
-        self.request.as_ref().map(|r| {
+        self.request_eager().map(|r| {
             if raw {
                 r.uri_raw.len()
             } else {
@@ -372,6 +390,8 @@ struct Half {
     first_line: Option<(usize, bool)>,
     /// Response head framing (libhtp's line rules); unused for requests.
     res_scan: ResScan,
+    /// How far libhtp has read a request head still arriving; unused for responses.
+    req_scan: ReqScan,
 }
 
 impl Default for Half {
@@ -386,6 +406,7 @@ impl Default for Half {
             body_bytes: 0,
             first_line: None,
             res_scan: ResScan::default(),
+            req_scan: ReqScan::default(),
         }
     }
 }
@@ -401,6 +422,8 @@ pub struct HttpState {
     connect_pending: Option<u64>,
     /// The transaction holding a partial response (its head still arriving).
     partial_tx: Option<u64>,
+    /// The transaction holding a partial request (its head still arriving).
+    partial_req_tx: Option<u64>,
     /// Time of the latest bytes fed.
     last_ts: Timestamp,
 }
@@ -466,6 +489,10 @@ impl HttpState {
     }
 
     pub(crate) fn gap(&mut self, dir: Direction) {
+        if dir == Direction::ToServer {
+            // The partial request keeps what was read; the next head is a new transaction.
+            self.partial_req_tx = None;
+        }
         if dir == Direction::ToClient {
             // At most one transaction holds a partial response: the head being read.
             self.partial_tx = None;
@@ -633,6 +660,7 @@ impl HttpState {
         let h = self.half(dir);
         if h.buf.is_empty() {
             h.res_scan = ResScan::default();
+            h.req_scan = ReqScan::default();
             // Empty lines between messages are ignored (libhtp does the same).
             let skip = data
                 .iter()
@@ -679,6 +707,8 @@ impl HttpState {
                     counters.http_head_too_large += 1;
                     h.state = State::Dead;
                     h.buf = Vec::new();
+                } else if dir == Direction::ToServer {
+                    self.publish_partial_request(ts, limits, counters, events);
                 }
                 &[]
             }
@@ -836,35 +866,23 @@ impl HttpState {
         events: &mut Vec<AppEvent>,
     ) {
         let (line, hdr_block) = split_start_line(head);
-        let (method, uri_raw, protocol) = parse_request_line(line);
-        let parsed = parse_head(line, hdr_block, limits, counters, false);
-        let parts = uri::split(uri_raw);
-        let (host, host_raw) = match parts.authority {
-            Some(a) if !a.is_empty() => {
-                let (h, _) = uri::host_port(a);
-                (Some(uri::normalize_host(a)), Some(h.to_vec()))
-            }
-            _ => match parsed.header("Host") {
-                Some(v) => (Some(uri::normalize_host(v)), Some(v.to_vec())),
-                None => (None, None),
-            },
-        };
-        let req = Request {
-            method: method.to_vec(),
-            uri_raw: uri_raw.to_vec(),
-            uri_norm: uri::normalize_uri(uri_raw),
-            protocol: protocol.to_vec(),
-            host,
-            host_raw,
-            head: parsed,
-        };
+        let req = build_request(line, hdr_block, limits, counters);
         let body = request_body_mode(&req.head);
         let is_connect = req.method.eq_ignore_ascii_case(b"CONNECT");
-        let id = self.next_tx;
-        self.next_tx += 1;
-        let mut tx = HttpTx::new(id, ts);
-        tx.request = Some(req);
-        self.push_tx(tx, limits, counters);
+        // The transaction that holds the partial request, else a new one.
+        let id = match self.partial_req_tx.take() {
+            Some(id) if self.tx(id).is_some() => id,
+            _ => {
+                let id = self.next_tx;
+                self.next_tx += 1;
+                self.push_tx(HttpTx::new(id, ts), limits, counters);
+                id
+            }
+        };
+        if let Some(t) = self.tx_mut(id) {
+            t.request = Some(req);
+            t.request_partial = None;
+        }
         events.push(AppEvent {
             tx_id: id,
             kind: EventKind::HttpRequestHeaders,
@@ -883,6 +901,55 @@ impl HttpState {
             self.connect_pending = Some(id);
             self.req.state = State::Dead;
         }
+    }
+
+    /// Suricata inspects a request's line and the headers libhtp has read while the head is
+    /// still arriving (see [`reqhead`]): they become the transaction's partial request, published
+    /// when the request line is complete and each time more header lines are read (a bounded
+    /// number of times). Not for a request line without a protocol (HTTP/0.9 has no headers).
+    fn publish_partial_request(
+        &mut self,
+        ts: Timestamp,
+        limits: &Limits,
+        counters: &mut Counters,
+        events: &mut Vec<AppEvent>,
+    ) {
+        let h = &mut self.req;
+        let Some((start, cut)) = h.req_scan.step(&h.buf) else {
+            return;
+        };
+        if cut == h.req_scan.published_cut || h.req_scan.published >= PARTIAL_PUBLISH_MAX {
+            return;
+        }
+        let line = strip_cr(&h.buf[..start - 1]);
+        if parse_request_line(line).2.is_empty() {
+            return;
+        }
+        h.req_scan.published_cut = cut;
+        h.req_scan.published += 1;
+        let mut block = h.buf[start..cut].to_vec();
+        block.extend_from_slice(b"\r\n");
+        // The counters count complete heads only.
+        let mut req = build_request(line, &block, limits, &mut Counters::default());
+        req.host = None;
+        let id = match self.partial_req_tx {
+            Some(id) if self.tx(id).is_some() => id,
+            _ => {
+                let id = self.next_tx;
+                self.next_tx += 1;
+                self.push_tx(HttpTx::new(id, ts), limits, counters);
+                id
+            }
+        };
+        let Some(t) = self.tx_mut(id) else {
+            return;
+        };
+        t.request_partial = Some(Box::new(req));
+        self.partial_req_tx = Some(id);
+        events.push(AppEvent {
+            tx_id: id,
+            kind: EventKind::HttpRequestHeadersPartial,
+        });
     }
 
     /// Suricata inspects a response's line and single headers while the head is still
@@ -947,7 +1014,7 @@ impl HttpState {
         match self
             .txs
             .iter()
-            .find(|t| t.response.is_none() && t.request.is_some())
+            .find(|t| t.response.is_none() && (t.request.is_some() || t.request_partial.is_some()))
         {
             Some(t) => t.tx_id,
             None => {
@@ -1482,6 +1549,32 @@ fn parse_status_code(status: &[u8]) -> Option<u16> {
     }
     let n: u32 = std::str::from_utf8(&t[..end]).ok()?.parse().ok()?;
     u16::try_from(n).ok().filter(|n| (100..=999).contains(n))
+}
+
+/// A request from its start line (without its line ending) and header block.
+fn build_request(line: &[u8], block: &[u8], limits: &Limits, counters: &mut Counters) -> Request {
+    let (method, uri_raw, protocol) = parse_request_line(line);
+    let parsed = parse_head(line, block, limits, counters, false);
+    let parts = uri::split(uri_raw);
+    let (host, host_raw) = match parts.authority {
+        Some(a) if !a.is_empty() => {
+            let (h, _) = uri::host_port(a);
+            (Some(uri::normalize_host(a)), Some(h.to_vec()))
+        }
+        _ => match parsed.header("Host") {
+            Some(v) => (Some(uri::normalize_host(v)), Some(v.to_vec())),
+            None => (None, None),
+        },
+    };
+    Request {
+        method: method.to_vec(),
+        uri_raw: uri_raw.to_vec(),
+        uri_norm: uri::normalize_uri(uri_raw),
+        protocol: protocol.to_vec(),
+        host,
+        host_raw,
+        head: parsed,
+    }
 }
 
 /// Parse the header block with httparse, falling back to a lenient parser; build the derived

@@ -14,8 +14,13 @@ fn feed_all(
     c
 }
 
+/// The events, without the partial request heads (tested on their own, see
+/// `partial_request_*`).
 fn kinds(ev: &[AppEvent]) -> Vec<(u64, EventKind)> {
-    ev.iter().map(|e| (e.tx_id, e.kind)).collect()
+    ev.iter()
+        .filter(|e| e.kind != EventKind::HttpRequestHeadersPartial)
+        .map(|e| (e.tx_id, e.kind))
+        .collect()
 }
 
 const REQ: &[u8] = b"GET /a/../b%20c?x=%41 HTTP/1.1\r\nHost: WWW.Example.com:8080\r\nUser-Agent: Test/1.0 \r\nCookie: a=b\r\nAccept: */*\r\nX-Dup: 1\r\nx-dup: 2\r\n\r\n";
@@ -329,7 +334,8 @@ fn head_limit_and_gap_resync() {
     ));
     let c = feed_all(&mut st, Direction::ToServer, &big, 1000, &mut ev);
     assert_eq!(c.http_head_too_large, 1);
-    assert!(ev.is_empty());
+    // The request line was read (and published) before the head grew too large.
+    assert_eq!(kinds(&ev), vec![]);
     let mut st = HttpState::default();
     feed_all(
         &mut st,
@@ -653,4 +659,180 @@ fn response_header_instances_and_partial_head() {
         tx.get(Direction::ToClient, Buffer::HttpHeader),
         Some(&b"Server: x\r\nHeader1: first, second\r\nContent-Length: 0\r\n"[..])
     );
+}
+
+/// tcp-fastopen-08 (suricata-verify): the request as the server acknowledged it: the SYN's
+/// data, the next segment (its last header line cut), then the rest.
+const TFO_SYN: &[u8] = b"GET //a1a2a3a4a5a6a7a8a9a0b1b2b3b4b5b6b7b8b9b0c1c2c3c4c5c6c7c8c9c0d1d2";
+const TFO_SEG: &[u8] = b"d3d4d5d6d7d8d9d0 HTTP/1.1\r\nUser-Agent: czxt2s\r\nAccept: */*\r\n\
+Host: 10.0.0.61\r\nConnection: Keep-Aliv";
+const TFO_END: &[u8] = b"e\r\n\r\n";
+
+#[test]
+fn partial_request_published_before_the_head_completes() {
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    let l = Limits::default();
+    let mut c = Counters::default();
+    st.feed(
+        Direction::ToServer,
+        Timestamp(0),
+        TFO_SYN,
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    // No request line yet.
+    assert!(ev.is_empty());
+    st.feed(
+        Direction::ToServer,
+        Timestamp(1),
+        TFO_SEG,
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    assert_eq!(
+        ev,
+        vec![AppEvent {
+            tx_id: 0,
+            kind: EventKind::HttpRequestHeadersPartial
+        }]
+    );
+    let tx = st.tx(0).expect("tx");
+    let g = |b| tx.get(Direction::ToServer, b);
+    assert_eq!(g(Buffer::HttpMethod), Some(&b"GET"[..]));
+    assert_eq!(
+        g(Buffer::HttpUriRaw),
+        Some(
+            &b"//a1a2a3a4a5a6a7a8a9a0b1b2b3b4b5b6b7b8b9b0c1c2c3c4c5c6c7c8c9c0d1d2d3d4d5d6d7d8d9d0"
+                [..]
+        )
+    );
+    assert_eq!(g(Buffer::HttpProtocol), Some(&b"HTTP/1.1"[..]));
+    assert_eq!(g(Buffer::HttpUserAgent), Some(&b"czxt2s"[..]));
+    assert_eq!(g(Buffer::HttpAccept), Some(&b"*/*"[..]));
+    assert_eq!(g(Buffer::HttpHostRaw), Some(&b"10.0.0.61"[..]));
+    assert_eq!(
+        tx.get_all(Direction::ToServer, Buffer::HttpRequestHeader),
+        vec![
+            &b"User-Agent: czxt2s"[..],
+            b"Accept: */*",
+            b"Host: 10.0.0.61"
+        ]
+    );
+    assert_eq!(tx.urilen(false), Some(81));
+    assert_eq!(tx.urilen(true), Some(82));
+    // The cut line is not read; libhtp sets the hostname and builds the whole-head buffers
+    // only when the head is complete.
+    assert_eq!(g(Buffer::HttpConnection), None);
+    assert_eq!(g(Buffer::HttpHost), None);
+    assert_eq!(g(Buffer::HttpHeader), None);
+    assert_eq!(g(Buffer::HttpHeaderNames), None);
+    assert_eq!(g(Buffer::HttpStart), None);
+    assert_eq!(g(Buffer::HttpHeaderRaw), None);
+    // The rest completes the same transaction.
+    ev.clear();
+    st.feed(
+        Direction::ToServer,
+        Timestamp(2),
+        TFO_END,
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    assert_eq!(kinds(&ev), vec![(0, EventKind::HttpRequestHeaders)]);
+    assert_eq!(c, Counters::default());
+    let tx = st.tx(0).expect("tx");
+    assert!(tx.request_partial.is_none());
+    let g = |b| tx.get(Direction::ToServer, b);
+    assert_eq!(g(Buffer::HttpConnection), Some(&b"Keep-Alive"[..]));
+    assert_eq!(g(Buffer::HttpHost), Some(&b"10.0.0.61"[..]));
+    assert_eq!(g(Buffer::HttpUserAgent), Some(&b"czxt2s"[..]));
+    assert!(st.tx(1).is_none());
+    // Its response pairs with it.
+    feed_all(
+        &mut st,
+        Direction::ToClient,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        1000,
+        &mut ev,
+    );
+    assert!(st.tx(0).is_some_and(|t| t.response.is_some()));
+    assert!(st.tx(1).is_none());
+}
+
+#[test]
+fn partial_request_waits_for_a_line_at_the_chunk_end() {
+    // tcp-fastopen-07's first request, cut after the User-Agent line's LF: libhtp cannot know
+    // yet whether that line continues, so only the request line is read.
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    let l = Limits::default();
+    let mut c = Counters::default();
+    let head = b"GET /index.php HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\n";
+    st.feed(Direction::ToServer, Timestamp(0), head, &l, &mut c, &mut ev);
+    assert_eq!(
+        ev.iter().map(|e| (e.tx_id, e.kind)).collect::<Vec<_>>(),
+        vec![(0, EventKind::HttpRequestHeadersPartial)]
+    );
+    let tx = st.tx(0).expect("tx");
+    assert_eq!(
+        tx.get(Direction::ToServer, Buffer::HttpUri),
+        Some(&b"/index.php"[..])
+    );
+    assert_eq!(tx.get(Direction::ToServer, Buffer::HttpUserAgent), None);
+    // A byte that is not a continuation does not re-decide the line...
+    ev.clear();
+    st.feed(
+        Direction::ToServer,
+        Timestamp(1),
+        b"Acc",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    assert!(ev.is_empty());
+    // ...the next line's end does.
+    st.feed(
+        Direction::ToServer,
+        Timestamp(2),
+        b"ept: */*\r\nX",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    assert_eq!(
+        ev.iter().map(|e| (e.tx_id, e.kind)).collect::<Vec<_>>(),
+        vec![(0, EventKind::HttpRequestHeadersPartial)]
+    );
+    let tx = st.tx(0).expect("tx");
+    assert_eq!(
+        tx.get(Direction::ToServer, Buffer::HttpUserAgent),
+        Some(&b"Mozilla/5.0"[..])
+    );
+    assert_eq!(
+        tx.get(Direction::ToServer, Buffer::HttpAccept),
+        Some(&b"*/*"[..])
+    );
+}
+
+#[test]
+fn no_partial_request_without_a_protocol() {
+    // HTTP/0.9: libhtp reads no header lines after such a request line.
+    let mut st = HttpState::default();
+    let mut ev = Vec::new();
+    let l = Limits::default();
+    let mut c = Counters::default();
+    st.feed(
+        Direction::ToServer,
+        Timestamp(0),
+        b"GET /x\r\nA",
+        &l,
+        &mut c,
+        &mut ev,
+    );
+    assert!(ev
+        .iter()
+        .all(|e| e.kind != EventKind::HttpRequestHeadersPartial));
 }
