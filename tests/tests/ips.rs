@@ -525,6 +525,11 @@ fn ips_drop_on_a_tunnel_packet_drops_the_inner_flow_and_nothing_else() {
     assert_eq!(alerts.len(), 1, "one alert, on the matching packet");
     assert_eq!(alerts[0].0 .0, 9090011);
     assert_eq!(alerts[0].1["alert"]["action"], "blocked");
+    // As Suricata logs a packet out of a GRE tunnel: its decoder and the root packet's tuple.
+    assert_eq!(alerts[0].1["pkt_src"], "gre tunnel");
+    assert_eq!(alerts[0].1["tunnel"]["src_ip"], "192.0.2.1");
+    assert_eq!(alerts[0].1["tunnel"]["proto"], "GRE");
+    assert_eq!(alerts[0].1["tunnel"]["depth"], 1);
 }
 
 #[test]

@@ -6,6 +6,11 @@
 //! direct-mapped table keyed by the symmetric [`FlowKey`] (GWLB endpoint id + 5-tuple):
 //! allocated once; an entry idle for [`DROPPED_IDLE_SECS`] is forgotten (past GWLB's idle
 //! timeouts, a reused 5-tuple is a new flow); a colliding flow evicts the older entry (counted).
+//!
+//! Only a datagram's own flow is remembered here. A drop on a packet decapsulated from a tunnel
+//! inside the customer's traffic (GRE, VXLAN, ...) marks that inner flow in the inspector's flow
+//! table instead ([`crate::inspect::Inspector::set_drop_tunnel_flows`]), so the tunnel's other
+//! flows keep passing, as in Suricata.
 
 use std::hash::BuildHasher;
 

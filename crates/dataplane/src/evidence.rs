@@ -18,7 +18,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use seawall_evidence::eve::{AlertInfo, AlertRecord, SeawallInfo};
-use seawall_evidence::{Action, Direction, EveWriter};
+use seawall_evidence::{Action, Direction, EveWriter, PktSrc, TunnelRecord};
 use seawall_telemetry::DetectMetrics;
 use seawall_wire::GwlbMeta;
 use serde::{Deserialize, Serialize};
@@ -104,6 +104,11 @@ pub struct AlertMsg {
     pub gwlb: GwlbMeta,
     /// Profile index.
     pub profile: u16,
+    /// Where the packet came from (EVE `pkt_src`: `wire/pcap`, or the tunnel decoder's name for
+    /// a packet decapsulated from a tunnel inside the GWLB traffic, `defrag`, ...).
+    pub pkt_src: PktSrc,
+    /// The tunnel the packet came out of (EVE `tunnel`), as `seawall replay` writes it.
+    pub tunnel: Option<TunnelRecord>,
 }
 
 /// A bounded queue of alerts: what a worker holds.
@@ -214,7 +219,7 @@ fn write_one(
         dest_port: m.dport,
         proto: m.proto,
         icmp: m.icmp,
-        pkt_src: Some("wire/pcap"),
+        pkt_src: Some(m.pkt_src.as_str()),
         alert: AlertInfo {
             action: if m.blocked {
                 Action::Blocked
@@ -228,7 +233,7 @@ fn write_one(
             category,
             severity: m.priority,
         },
-        tunnel: None,
+        tunnel: m.tunnel,
         app_proto: None,
         direction: m.direction,
         payload: None,
@@ -302,13 +307,41 @@ mod tests {
                 cookie: FlowCookie(0x1234),
             },
             profile: 0,
+            pkt_src: PktSrc::Wire,
+            tunnel: None,
+        };
+        // The same alert on a packet out of a GRE tunnel inside the GWLB traffic.
+        let tunnelled = AlertMsg {
+            pkt_src: PktSrc::Gre,
+            tunnel: Some(TunnelRecord {
+                src_ip: "192.0.2.1".parse().unwrap(),
+                src_port: 0,
+                dest_ip: "192.0.2.2".parse().unwrap(),
+                dest_port: 0,
+                proto: 47,
+                depth: 1,
+                pcap_cnt: 0,
+                pkt_src: PktSrc::Wire,
+            }),
+            ..msg.clone()
         };
         tx.send(msg).unwrap();
+        tx.send(tunnelled).unwrap();
         drop(tx);
         let path = w.path().to_path_buf();
         w.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["pkt_src"], "wire/pcap");
+        assert!(v.get("tunnel").is_none());
+        // Suricata's `pkt_src` and `tunnel` (root tuple, depth, root source), after `alert`.
+        let t: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(t["pkt_src"], "gre tunnel");
+        assert!(lines[1].contains(
+            "},\"tunnel\":{\"src_ip\":\"192.0.2.1\",\"src_port\":0,\"dest_ip\":\"192.0.2.2\",\"dest_port\":0,\"proto\":\"GRE\",\"depth\":1,\"pkt_src\":\"wire/pcap\"},"
+        ), "{}", lines[1]);
         assert_eq!(v["alert"]["signature_id"], 9000001);
         assert_eq!(v["alert"]["action"], "blocked");
         assert_eq!(v["alert"]["category"], "Potentially Bad Traffic");

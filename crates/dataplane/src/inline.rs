@@ -12,7 +12,11 @@
 //! except when the alert is on a packet decapsulated from a tunnel inside the customer's traffic
 //! (GRE, VXLAN, ...): a reset built from the inner packet's addresses would travel without the
 //! tunnel's encapsulation, so none is sent (counted as `seawall_detect_rejects_skipped_total`
-//! `{reason="tunnel"}`); the datagram is dropped all the same.
+//! `{reason="tunnel"}`); the datagram is dropped all the same. A drop or reject on such a packet
+//! drops the rest of that inner flow (a flag on its state in the inspector's flow table), not the
+//! carrier's flow: the tunnel's other flows pass. A drop on the datagram's own packet drops the
+//! rest of its flow before inspection ([`DroppedFlows`]). Alerts on tunnel packets carry Suricata's
+//! `pkt_src` and `tunnel` objects ([`crate::eve_source`]).
 //!
 //! The per-packet path allocates nothing in steady state, takes no lock shared with other
 //! workers and logs nothing: counts are kept in [`BatchStats`] and published once per batch,
@@ -427,6 +431,7 @@ fn alert_msg(
 ) -> AlertMsg {
     let pkt = ev.pkt;
     let t = pkt.five_tuple();
+    let (pkt_src, tunnel) = crate::eve_source::of(ev, 0);
     let (sport, dport, icmp) = if pkt.fragment.is_some() {
         (0, 0, None)
     } else {
@@ -457,6 +462,8 @@ fn alert_msg(
         priority: a.priority,
         gwlb: ev.gwlb.unwrap_or_default(),
         profile: u16::try_from(profile).unwrap_or(0),
+        pkt_src,
+        tunnel,
     }
 }
 
