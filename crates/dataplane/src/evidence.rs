@@ -220,6 +220,8 @@ fn write_one(
         proto: m.proto,
         icmp: m.icmp,
         pkt_src: Some(m.pkt_src.as_str()),
+        tx_id: None,
+        tx_guessed: false,
         alert: AlertInfo {
             action: if m.blocked {
                 Action::Blocked
@@ -234,10 +236,12 @@ fn write_one(
             severity: m.priority,
         },
         tunnel: m.tunnel,
+        app_layer: None,
         app_proto: None,
         direction: m.direction,
         payload: None,
-        stream: 0,
+        // No payload logging: no `stream` (as Suricata).
+        stream: None,
         packet: None,
         seawall: Some(SeawallInfo {
             appliance: None,

@@ -169,6 +169,8 @@ pub struct AlertEvent<'a> {
     /// The app-layer object Suricata adds to alerts on this flow (`"http"`, `"tls"`, `"dns"`
     /// with its value), from the transaction inspected on this packet or the flow's latest.
     pub app_meta: Option<(&'static str, serde_json::Value)>,
+    /// The transaction `app_meta` describes (EVE `tx_id`).
+    pub app_tx: Option<u64>,
     /// Set for a packet decapsulated from a tunnel (its `pcap_cnt` is then 0, as Suricata's).
     pub tunnel: Option<TunnelInfo>,
 }
@@ -614,10 +616,11 @@ fn deliver(
     reversed
 }
 
-/// App-layer EVE metadata of an alerting packet: `app_proto` and the transaction's object.
+/// App-layer EVE metadata of an alerting packet: `app_proto`, the transaction's object and id.
 type AppMeta = (
     Option<&'static str>,
     Option<(&'static str, serde_json::Value)>,
+    Option<u64>,
 );
 
 /// Runs the engine on `info` (a packet of `side`'s flow, or a flow-end pseudo packet when
@@ -634,13 +637,9 @@ fn run_detect(
     flow: &mut FlowDetect,
     alerts: &mut Vec<Alert>,
     counters: &mut InspectCounters,
-) -> (
-    Verdict,
-    Option<&'static str>,
-    Option<(&'static str, serde_json::Value)>,
-) {
+) -> (Verdict, AppMeta) {
     let Some(fi) = info.flow else {
-        return (Verdict::Pass, None, None);
+        return (Verdict::Pass, (None, None, None));
     };
     let dir = fi.direction;
     let d = dir.index();
@@ -697,17 +696,15 @@ fn run_detect(
         ..info
     };
     let v = engine.inspect_app(ctx, &info, Some(flow), alerted, alerts);
-    let mut meta: AppMeta = (None, None);
+    let mut meta: AppMeta = (None, None, None);
     if !alerts.is_empty() {
         if let (AppSlot::Known(a), Some(p)) = (&*app, alproto) {
             let tx = txs.last().map(|t| t.tx_id).or(*last_tx);
-            meta = (
-                Some(p.name()),
-                tx.and_then(|t| a.buffers(t)).map(|b| b.eve()),
-            );
+            let (tx, eve) = tx.and_then(|t| Some((t, a.buffers(t)?.eve()))).unzip();
+            meta = (Some(p.name()), eve, tx);
         } else if matches!(app, AppSlot::Failed) {
             // Suricata's ALPROTO_FAILED once detection gave up on the flow.
-            meta = (Some("failed"), None);
+            meta = (Some("failed"), None, None);
         }
     }
     drop(txs);
@@ -715,7 +712,7 @@ fn run_detect(
     if raw_ready {
         raw[d].clear();
     }
-    (v, meta.0, meta.1)
+    (v, meta)
 }
 
 /// Whether an HTTP message whose head was just parsed has no body (so it is complete).
@@ -1123,7 +1120,7 @@ impl Inspector {
             let info = PacketInfo::new(ts, &pkt, &[]).with_flow(fi);
             self.alerts.clear();
             self.counters.inspected += 1;
-            let (verdict, app_proto, app_meta) = run_detect(
+            let (verdict, (app_proto, app_meta, app_tx)) = run_detect(
                 &self.engine,
                 &mut self.ctx,
                 &mut side,
@@ -1150,6 +1147,7 @@ impl Inspector {
                     verdict,
                     app_proto,
                     app_meta,
+                    app_tx,
                     tunnel: None,
                 });
             }
@@ -1331,6 +1329,7 @@ impl Inspector {
         info.reassembled = reassembled;
         let mut app_proto = None;
         let mut app_meta = None;
+        let mut app_tx = None;
         // Suricata tracks flows only for TCP, UDP, ICMP, SCTP, ESP (and 6in4 carriers).
         let tracked = if has_flow(pkt) {
             self.flows
@@ -1463,7 +1462,7 @@ impl Inspector {
                         t.seq_size(Direction::ToClient),
                     ]
                 });
-                let (v, proto, meta) = run_detect(
+                let (v, (proto, meta, tx)) = run_detect(
                     &self.engine,
                     &mut self.ctx,
                     side,
@@ -1477,6 +1476,7 @@ impl Inspector {
                 );
                 app_proto = proto;
                 app_meta = meta;
+                app_tx = tx;
                 if self.drop_tunnel_flows && tunnel.is_some() && !is_pass(&v) {
                     side.dropped = true;
                 }
@@ -1505,6 +1505,7 @@ impl Inspector {
                 verdict,
                 app_proto,
                 app_meta,
+                app_tx,
                 tunnel,
             });
         }

@@ -188,18 +188,26 @@ pub struct AlertRecord<'a> {
     pub icmp: Option<(u8, u8)>,
     /// Where the packet came from: `wire/pcap` in replay, `wire/gwlb` on the appliance.
     pub pkt_src: Option<&'a str>,
+    /// The transaction the alert is about (Suricata's `tx_id`, written before `alert`).
+    pub tx_id: Option<u64>,
+    /// The transaction was guessed for a packet or stream match (`tx_guessed: true`).
+    pub tx_guessed: bool,
     /// The rule.
     pub alert: AlertInfo<'a>,
     /// The tunnel the packet came out of (written after `alert`, as Suricata does).
     pub tunnel: Option<TunnelRecord>,
+    /// The transaction's app-layer object (`"http"`, `"tls"`, `"dns"`, ... and its value),
+    /// written after `tunnel` with its keys in Suricata's order (see [`app_key_order`]).
+    pub app_layer: Option<(&'a str, &'a serde_json::Value)>,
     /// The flow's application protocol, when known.
     pub app_proto: Option<&'a str>,
     /// Packet direction in its flow.
     pub direction: Option<Direction>,
     /// The inspected payload (written when non-empty).
     pub payload: Option<&'a [u8]>,
-    /// 1 when the match was on reassembled stream data, else 0.
-    pub stream: u8,
+    /// 1 when the match was on reassembled stream data or a transaction, else 0; written only
+    /// when payloads are logged (`None` otherwise), as Suricata does.
+    pub stream: Option<u8>,
     /// The whole packet as captured (link layer included), with `packet_info.linktype`.
     pub packet: Option<(&'a [u8], u32)>,
     /// Seawall's own fields.
@@ -471,9 +479,24 @@ impl Serialize for AlertRecord<'_> {
         if let Some(p) = self.pkt_src {
             m.serialize_entry("pkt_src", p)?;
         }
+        if let Some(id) = self.tx_id {
+            m.serialize_entry("tx_id", &id)?;
+        }
+        if self.tx_guessed {
+            m.serialize_entry("tx_guessed", &true)?;
+        }
         m.serialize_entry("alert", &AlertObj(&self.alert))?;
         if let Some(t) = &self.tunnel {
             m.serialize_entry("tunnel", t)?;
+        }
+        if let Some((name, v)) = self.app_layer {
+            m.serialize_entry(
+                name,
+                &Ordered {
+                    v,
+                    order: app_key_order(name),
+                },
+            )?;
         }
         if let Some(a) = self.app_proto {
             m.serialize_entry("app_proto", a)?;
@@ -484,7 +507,9 @@ impl Serialize for AlertRecord<'_> {
         if let Some(p) = self.payload.filter(|p| !p.is_empty()) {
             m.serialize_entry("payload", &Shown(Base64(p)))?;
         }
-        m.serialize_entry("stream", &self.stream)?;
+        if let Some(st) = self.stream {
+            m.serialize_entry("stream", &st)?;
+        }
         if let Some((p, linktype)) = self.packet {
             m.serialize_entry("packet", &Shown(Base64(p)))?;
             m.serialize_entry("packet_info", &PacketInfo(linktype))?;
@@ -493,6 +518,106 @@ impl Serialize for AlertRecord<'_> {
             m.serialize_entry("seawall", sw)?;
         }
         m.end()
+    }
+}
+
+/// The order in which Suricata 7.0.10 writes the keys of the app-layer object `name` adds to
+/// alerts (nested objects included); keys not listed follow, in the value's own order.
+pub fn app_key_order(name: &str) -> &'static [&'static str] {
+    match name {
+        // output-json-http.c: the basic fields, then the extended ones.
+        "http" => &[
+            "hostname",
+            "http_port",
+            "url",
+            "http_user_agent",
+            "xff",
+            "http_content_type",
+            "content_range",
+            "raw",
+            "start",
+            "end",
+            "size",
+            "http_refer",
+            "http_method",
+            "protocol",
+            "status",
+            "redirect",
+            "length",
+        ],
+        "tls" => &[
+            "subject",
+            "issuerdn",
+            "serial",
+            "fingerprint",
+            "sni",
+            "version",
+            "notbefore",
+            "notafter",
+            "ja3",
+            "ja3s",
+            "ja4",
+            "hash",
+            "string",
+        ],
+        "dns" => &[
+            "version", "type", "id", "flags", "qr", "rd", "ra", "rrname", "rrtype", "rcode",
+            "tx_id", "opcode",
+        ],
+        _ => &[],
+    }
+}
+
+/// A JSON value written with its objects' keys in `order` first (no allocation: one pass over
+/// the object per listed key, then one for the others).
+struct Ordered<'a> {
+    v: &'a serde_json::Value,
+    order: &'static [&'static str],
+}
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        use serde_json::Value;
+        match self.v {
+            Value::Object(obj) => {
+                let mut m = s.serialize_map(Some(obj.len()))?;
+                for k in self.order {
+                    if let Some(v) = obj.get(*k) {
+                        m.serialize_entry(
+                            k,
+                            &Ordered {
+                                v,
+                                order: self.order,
+                            },
+                        )?;
+                    }
+                }
+                for (k, v) in obj {
+                    if !self.order.contains(&k.as_str()) {
+                        m.serialize_entry(
+                            k,
+                            &Ordered {
+                                v,
+                                order: self.order,
+                            },
+                        )?;
+                    }
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut q = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    q.serialize_element(&Ordered {
+                        v,
+                        order: self.order,
+                    })?;
+                }
+                q.end()
+            }
+            v => v.serialize(s),
+        }
     }
 }
 
@@ -658,6 +783,7 @@ mod tests {
     const SURICATA: &str = include_str!("../test_data/suricata-7.0.10-eve-alerts.json");
     const SURICATA_TUNNEL: &str =
         include_str!("../test_data/suricata-7.0.10-eve-tunnel-alerts.json");
+    const SURICATA_APP: &str = include_str!("../test_data/suricata-7.0.10-eve-app-alerts.json");
 
     fn sample() -> AlertRecord<'static> {
         AlertRecord {
@@ -671,6 +797,8 @@ mod tests {
             proto: 6,
             icmp: None,
             pkt_src: Some("wire/pcap"),
+            tx_id: None,
+            tx_guessed: false,
             alert: AlertInfo {
                 action: Action::Allowed,
                 gid: 1,
@@ -681,10 +809,11 @@ mod tests {
                 severity: 3,
             },
             tunnel: None,
+            app_layer: None,
             app_proto: None,
             direction: Some(Direction::ToServer),
             payload: Some(b"GET"),
-            stream: 0,
+            stream: Some(0),
             packet: None,
             seawall: None,
         }
@@ -798,6 +927,9 @@ mod tests {
                 pcap_cnt: t["pcap_cnt"].as_u64().unwrap_or(0),
                 pkt_src: pkt_src_of(t["pkt_src"].as_str().expect("tunnel pkt_src")),
             });
+            let app_layer = ["http", "tls", "dns"]
+                .into_iter()
+                .find_map(|k| v.get(k).map(|o| (k, o)));
             let rec = AlertRecord {
                 timestamp_us,
                 flow_id: v["flow_id"].as_u64(),
@@ -811,6 +943,8 @@ mod tests {
                     .as_u64()
                     .map(|t| (t as u8, v["icmp_code"].as_u64().expect("code") as u8)),
                 pkt_src: Some(pkt_src_of(&pkt_src).as_str()),
+                tx_id: v["tx_id"].as_u64(),
+                tx_guessed: v["tx_guessed"].as_bool() == Some(true),
                 alert: AlertInfo {
                     action: match a["action"].as_str() {
                         Some("blocked") => Action::Blocked,
@@ -824,6 +958,7 @@ mod tests {
                     severity: a["severity"].as_u64().expect("sev") as u8,
                 },
                 tunnel,
+                app_layer,
                 app_proto: app_proto.as_deref(),
                 direction: match s("direction").as_deref() {
                     Some("to_server") => Some(Direction::ToServer),
@@ -831,7 +966,7 @@ mod tests {
                     _ => None,
                 },
                 payload: payload.as_deref(),
-                stream: v["stream"].as_u64().expect("stream") as u8,
+                stream: v["stream"].as_u64().map(|st| st as u8),
                 packet: packet
                     .as_deref()
                     .map(|p| (p, v["packet_info"]["linktype"].as_u64().expect("lt") as u32)),
@@ -859,6 +994,48 @@ mod tests {
         }
         // One of them has an app_proto.
         assert!(lines.iter().any(|l| l.2));
+    }
+
+    /// Alerts with app-layer data: Suricata 7.0.10 lines with `tx_id` (and `tx_guessed` for a
+    /// stream match) before `alert`, the `http` object after it in Suricata's key order (read
+    /// back here into a sorted map), `stream: 1`, rebuilt byte for byte.
+    #[test]
+    fn matches_suricata_app_layer_lines() {
+        let lines = rebuild(SURICATA_APP);
+        assert_eq!(lines.len(), 3);
+        for (line, written, app_proto) in &lines {
+            assert_eq!(written.trim_end(), line, "byte-for-byte");
+            assert!(app_proto);
+        }
+        let all: String = lines.iter().map(|l| l.1.as_str()).collect();
+        for want in [
+            "\"pkt_src\":\"wire/pcap\",\"tx_id\":0,\"alert\":{",
+            "\"tx_id\":0,\"tx_guessed\":true,\"alert\":{",
+            "\"http\":{\"hostname\":\"testmyids.com\",\"url\":\"/\",",
+            "\"stream\":1,",
+        ] {
+            assert!(all.contains(want), "{want}");
+        }
+    }
+
+    /// App-layer objects in Suricata's key order whatever the value's own order; unknown keys
+    /// follow; nested objects and arrays too.
+    #[test]
+    fn app_layer_keys_in_suricata_order() {
+        let mut r = sample();
+        let dns = serde_json::json!({"query": [{"opcode": 0, "rrname": "a.example", "id": 7,
+            "type": "query", "tx_id": 0, "rrtype": "A", "zz": 1}]});
+        r.app_layer = Some(("dns", &dns));
+        r.stream = None;
+        let j = serde_json::to_string(&r).expect("json");
+        assert!(
+            j.contains(
+                "\"dns\":{\"query\":[{\"type\":\"query\",\"id\":7,\"rrname\":\"a.example\",\
+                 \"rrtype\":\"A\",\"tx_id\":0,\"opcode\":0,\"zz\":1}]},\"direction\""
+            ),
+            "{j}"
+        );
+        assert!(!j.contains("\"stream\""), "{j}");
     }
 
     /// Tunnel and defrag packets: Suricata 7.0.10 lines with `pkt_src` naming the decoder and the

@@ -5,7 +5,9 @@
 //! compatible with Suricata 7's schema (field names, order and formats: timestamps, expanded IPv6
 //! addresses, protocol names, base64 `payload`/`packet`) plus a `seawall` object (GWLB endpoint,
 //! attachment, flow cookie) and Suricata's `tunnel` object for packets decapsulated from a tunnel
-//! or rebuilt from fragments ([`eve::TunnelRecord`], [`eve::PktSrc`]), and a buffered newline-delimited writer ([`eve::EveWriter`]).
+//! or rebuilt from fragments ([`eve::TunnelRecord`], [`eve::PktSrc`]), the transaction's `tx_id` and
+//! app-layer object (`http`, `tls`, `dns`) in Suricata's place and key order ([`eve::app_key_order`]),
+//! and a buffered newline-delimited writer ([`eve::EveWriter`]).
 //! Per-flow packet rings and alert pcaps come next.
 //!
 //! Architecture invariants:

@@ -212,6 +212,9 @@ fn write_event<W: Write>(
             proto: pkt.ip_proto,
             icmp,
             pkt_src: Some(pkt_src.as_str()),
+            // The transaction of the app-layer object (Suricata's PACKET_ALERT_FLAG_TX).
+            tx_id: ev.app_meta.as_ref().and(ev.app_tx),
+            tx_guessed: false,
             alert: AlertInfo {
                 action: if blocked {
                     Action::Blocked
@@ -226,32 +229,20 @@ fn write_event<W: Write>(
                 severity: a.priority,
             },
             tunnel,
+            // The app-layer object (`http`, `tls`, `dns`) Suricata adds to the alert, in its
+            // place and key order.
+            app_layer: ev.app_meta.as_ref().map(|(k, v)| (*k, v)),
             app_proto: ev.app_proto,
             direction: ev.flow.map(|f| eve_direction(f.direction)),
             payload,
-            stream: 0,
+            // Written with the payload only; 1 for a transaction (or stream) match on TCP.
+            stream: ctx
+                .payload
+                .then_some(u8::from(pkt.ip_proto == 6 && ev.app_meta.is_some())),
             packet,
             seawall,
         };
-        match &ev.app_meta {
-            None => eve.write(&rec)?,
-            Some((key, value)) => {
-                // The app-layer object (`http`, `tls`, `dns`) Suricata adds to the alert: the
-                // record is written, then the object inserted before its newline.
-                let mut one = EveWriter::new(Vec::with_capacity(1024));
-                one.write(&rec)?;
-                let line = one.into_inner()?;
-                let mut v: serde_json::Value = serde_json::from_slice(&line)
-                    .map_err(|e| EveError::Io(std::io::Error::other(e)))?;
-                if let Some(m) = v.as_object_mut() {
-                    m.insert((*key).to_string(), value.clone());
-                }
-                let w = eve.get_mut();
-                serde_json::to_writer(&mut *w, &v)
-                    .map_err(|e| EveError::Io(std::io::Error::other(e)))?;
-                w.write_all(b"\n").map_err(EveError::Io)?;
-            }
-        }
+        eve.write(&rec)?;
     }
     Ok(())
 }
