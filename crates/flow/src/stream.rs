@@ -11,7 +11,9 @@
 //! A direction keeps:
 //! - **held** bytes past the delivery point: out-of-order data waiting for a hole to fill (and,
 //!   in [`Delivery::Acked`] mode, in-order data waiting for the peer's ACK), plus the original
-//!   bounds of the segments that supplied them (the overlap policy needs them);
+//!   bounds of the segments that supplied them (the overlap policy needs them); data of a
+//!   direction started by a SYN (a Fast Open SYN's) also waits for its sender's first ACK, as
+//!   Suricata's IDS reassembly does (see `Half::ack_flag`);
 //! - a **window**: the delivered bytes not yet consumed by the inspector, preceded by up to
 //!   [`StreamConfig::window_keep`] bytes already inspected, so that content spanning a segment
 //!   (or chunk) boundary is visible in one slice ([`StreamTracker::pending`]).
@@ -506,6 +508,17 @@ struct Half {
     /// Highest offset acknowledged by the peer (valid when `ack_seen`).
     acked: u64,
     ack_seen: bool,
+    /// This direction's sender has sent a segment with the ACK flag. Suricata takes the peer's
+    /// ACKs of a stream as not yet initialised while the stream's own TCP flags lack ACK and
+    /// nothing has left its buffer (`STREAM_LASTACK_GT_BASESEQ`): the data of a Fast Open SYN
+    /// is not reassembled, though the SYN/ACK and the server's next segments acknowledge it,
+    /// until the client has sent an ACK. Only a direction started by a SYN waits for it.
+    ack_flag: bool,
+    /// The sender's first ACK just opened the way for acknowledged data: IDS reassembly runs
+    /// for the peer's data on this direction's segments, so that data waits for the peer's next
+    /// segment, a FIN closing after the peer's, or the peer's data reaching the app layer (its
+    /// protocol detection first hands over the data of the direction seen first).
+    own_wait: bool,
     /// Offset of the FIN (end of data), if seen.
     fin: Option<u64>,
     /// No more data accepted (FIN reached, RST, depth).
@@ -558,8 +571,15 @@ impl Half {
         self.delivered = 0;
         self.acked = 0;
         self.ack_seen = false;
+        self.ack_flag = false;
+        self.own_wait = false;
         self.fin = None;
         self.win_end_off = 0;
+    }
+
+    /// The peer's ACKs may deliver data and skip holes (see `ack_flag`, `own_wait`).
+    fn acks_usable(&self) -> bool {
+        self.ack_seen && (self.ack_flag || !self.syn) && !self.own_wait
     }
 
     /// Nothing delivered or held yet: the base may still be moved.
@@ -956,7 +976,7 @@ impl Half {
                 && (self.fin_flush || self.ready_in_order() >= u64::from(self.oneside));
             let limit = if force || pool.cfg.delivery == Delivery::Immediate || oneside_ready {
                 u64::MAX
-            } else if self.ack_seen {
+            } else if self.acks_usable() {
                 self.acked.min(self.fin.unwrap_or(u64::MAX))
             } else {
                 self.delivered
@@ -1008,7 +1028,7 @@ impl Half {
             let mut to = None;
             // The ACK of a FIN covers one sequence number past the data.
             let acked = self.acked.min(self.fin.unwrap_or(u64::MAX));
-            if self.ack_seen && acked > self.delivered {
+            if self.acks_usable() && acked > self.delivered {
                 let bound = next.map_or(acked, |n| n.min(acked));
                 if bound > self.delivered {
                     to = Some(bound);
@@ -1180,9 +1200,19 @@ impl StreamTracker {
                 h.start_at(seg.seq, false);
             }
         }
+        // A segment from the peer: its ACK handling reassembles the peer's acknowledged data.
+        self.halves[p].own_wait = false;
+        if flags.ack() {
+            let h = &mut self.halves[d];
+            if h.syn && !h.ack_flag && !h.held.is_empty() {
+                h.own_wait = true;
+            }
+            h.ack_flag = true;
+        }
         if flags.ack() && flags.syn() {
             // A SYN/ACK acknowledges nothing for reassembly (Suricata runs none on it): data
-            // on a Fast Open SYN is delivered on the server's next ACK. It only tells where a
+            // on a Fast Open SYN is delivered on the server's next ACK once the client has sent
+            // an ACK (`Half::ack_flag`). It only tells where a
             // mid-stream client's data starts.
             let peer = &mut self.halves[p];
             if !peer.init {
@@ -1221,6 +1251,16 @@ impl StreamTracker {
         let peer = &mut self.halves[p];
         if peer.init && !peer.closed {
             peer.progress(pool, ts, false, out.get_mut(dir.reversed()));
+        }
+        let peer_fin = self.halves[p].fin.is_some();
+        let h = &mut self.halves[d];
+        if h.own_wait && (out.get(dir.reversed()).bytes > 0 || (fin && flags.ack() && peer_fin)) {
+            // The peer's data reached the app layer (its protocol detection hands over this
+            // direction's data first), or a FIN after the peer's reassembles both directions.
+            h.own_wait = false;
+            if h.init && !h.closed {
+                h.progress(pool, ts, false, out.get_mut(dir));
+            }
         }
         out
     }
@@ -1764,6 +1804,105 @@ mod tests {
         let ch = t.pending(c).unwrap();
         assert_eq!((ch.data, ch.offset), (&req[..], 0));
         t.release(&mut pool);
+        assert_eq!(pool.memory_bytes(), 0);
+    }
+
+    /// tcp-fastopen-07's first session: the server answers the Fast Open SYN's request and
+    /// closes before the client sends any ACK. Suricata reassembles the SYN's data neither on the
+    /// server's segments (the client's stream has no ACK flag yet) nor on the client's first ACK
+    /// (IDS reassembly of a stream runs on the peer's segments), but when the client's next ACK
+    /// brings the server's data to the app layer, whose protocol detection hands over the
+    /// direction seen first.
+    #[test]
+    fn test_tfo_syn_data_waits_for_the_clients_ack() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let c = Direction::ToServer;
+        let tfo = [34, 2];
+        let req = b"GET /index.php HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n";
+        let resp = [b'x'; 309];
+        let (cisn, sisn) = (3_211_917_998_u32, 3_335_201_646_u32);
+        let cend = cisn + 1 + req.len() as u32;
+        let syn = Segment::from_tcp(cisn, 0, TcpFlags(S), &tfo, req);
+        assert!(!t.on_segment(&mut pool, ts(1), c, &syn).any());
+        let s = c.reversed();
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(sisn, cend, SA, b""));
+        assert_eq!(n.to_server.bytes, 0);
+        // The server's response and FIN acknowledge the request: not delivered.
+        let psh = A | TcpFlags::PSH;
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(sisn + 1, cend, psh, &resp));
+        assert_eq!(n.to_server.bytes, 0);
+        let fin = seg(sisn + 310, cend, A | TcpFlags::FIN, b"");
+        assert_eq!(t.on_segment(&mut pool, ts(1), s, &fin).to_server.bytes, 0);
+        // The client's first ACK (of the SYN/ACK only): nothing either way.
+        let n = t.on_segment(&mut pool, ts(1), c, &seg(cend, sisn + 1, A, b""));
+        assert!(!n.any());
+        // Its ACK of 244 response bytes: the response, and the request with it.
+        let n = t.on_segment(&mut pool, ts(1), c, &seg(cend, sisn + 245, A, b""));
+        assert_eq!(
+            (n.to_server.bytes, n.to_client.bytes),
+            (req.len() as u64, 244)
+        );
+        assert_eq!(drain(&mut t, &mut pool, c), req);
+        t.release(&mut pool);
+        assert_eq!(pool.memory_bytes(), 0);
+    }
+
+    /// After the client's first ACK, the acknowledged Fast Open data waits for a segment of the
+    /// server (or one of the client bringing server data, or a FIN after the server's): the
+    /// client's own segments do not reassemble it.
+    #[test]
+    fn test_tfo_syn_data_after_the_clients_ack_waits_for_the_server() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let c = Direction::ToServer;
+        let req = b"GET / HTTP/1.0\r\n\r\n";
+        let end = 101 + req.len() as u32;
+        t.on_segment(
+            &mut pool,
+            ts(1),
+            c,
+            &Segment::from_tcp(100, 0, TcpFlags(S), &[34, 2], req),
+        );
+        t.on_segment(&mut pool, ts(1), c.reversed(), &seg(500, end, SA, b""));
+        t.on_segment(&mut pool, ts(1), c.reversed(), &seg(501, end, A, b""));
+        assert_eq!(
+            t.on_segment(&mut pool, ts(1), c, &seg(end, 501, A, b""))
+                .to_server
+                .bytes,
+            0
+        );
+        assert_eq!(
+            t.on_segment(&mut pool, ts(1), c, &seg(end, 501, A, b""))
+                .to_server
+                .bytes,
+            0
+        );
+        let n = t.on_segment(&mut pool, ts(1), c.reversed(), &seg(501, end, A, b""));
+        assert_eq!(n.to_server.bytes, req.len() as u64);
+        // Without the client's ACK flag, a FIN after the server's delivers it.
+        let mut t2 = StreamTracker::new();
+        t2.on_segment(
+            &mut pool,
+            ts(1),
+            c,
+            &Segment::from_tcp(100, 0, TcpFlags(S), &[34, 2], req),
+        );
+        t2.on_segment(&mut pool, ts(1), c.reversed(), &seg(500, end, SA, b""));
+        let sfin = seg(501, end, A | TcpFlags::FIN, b"");
+        assert_eq!(
+            t2.on_segment(&mut pool, ts(1), c.reversed(), &sfin)
+                .to_server
+                .bytes,
+            0
+        );
+        let cfin = seg(end, 502, A | TcpFlags::FIN, b"");
+        assert_eq!(
+            t2.on_segment(&mut pool, ts(1), c, &cfin).to_server.bytes,
+            req.len() as u64
+        );
+        t.release(&mut pool);
+        t2.release(&mut pool);
         assert_eq!(pool.memory_bytes(), 0);
     }
 
