@@ -19,6 +19,10 @@
 //!   header, cookies included. While a response head arrives, its status line, single-header
 //!   buffers and `http.response_header` are published early (Suricata inspects them before the
 //!   head completes; `http.header`, `http.header_names`, `http.start` wait for the whole head).
+//!   Likewise a request head: once its request line is read, the request-line buffers, `urilen`,
+//!   `http.host.raw`, the single-header buffers and `http.request_header`, with the header lines
+//!   libhtp has read (`reqhead`); `http.host` (libhtp sets the hostname at the head's end) and
+//!   the whole-head buffers wait.
 //!
 //! Request-only buffers answer for either direction (a rule may mix request and response buffers);
 //! buffers that exist on both sides (`http.header`, `http.protocol`, ...) answer for `dir`.
