@@ -122,9 +122,14 @@ pub enum Origin<'a> {
     },
     /// A GWLB datagram's inner packet (raw IP, link type 101 in EVE).
     Gwlb,
-    /// A packet decapsulated from a tunnel (raw IP, link type 101 in EVE, as Suricata logs
-    /// tunnel packets).
-    Tunnel,
+    /// A packet decapsulated from a tunnel. EVE logs `packet` (the tunnel packet as Suricata sets
+    /// it up: from the IP header, or from the Ethernet header of GRE TEB / GENEVE 0x6558 /
+    /// ERSPAN I, ...; see `seawall_flow::tunnel::Decap::packet`) with link type 12 (DLT_RAW),
+    /// as Suricata does.
+    Tunnel {
+        /// The tunnel packet's bytes.
+        packet: &'a [u8],
+    },
 }
 
 /// The tunnel a packet came out of (Suricata's EVE `tunnel` object: the root packet's tuple,
@@ -1282,8 +1287,15 @@ impl Inspector {
                         carried = true;
                         bump(&mut self.counters.tunnels, d.kind.name());
                         let next = layer.inner(d.kind, &f, pcap_cnt, pkt);
-                        inner_verdict =
-                            self.process_decoded(ts, 0, next, &inner, f.l3, Origin::Tunnel, sink);
+                        inner_verdict = self.process_decoded(
+                            ts,
+                            0,
+                            next,
+                            &inner,
+                            f.l3,
+                            Origin::Tunnel { packet: d.packet },
+                            sink,
+                        );
                     }
                 },
             },
@@ -1836,7 +1848,10 @@ mod tests {
             Inspector::new(Arc::new(engine), &InspectConfig::replay(false)).expect("inspector");
         let mut out = Vec::new();
         let mut sink = |ev: &AlertEvent<'_>| {
-            assert_eq!(ev.tunnel.is_some(), ev.origin == Origin::Tunnel);
+            assert_eq!(
+                ev.tunnel.is_some(),
+                matches!(ev.origin, Origin::Tunnel { .. })
+            );
             out.push((
                 ev.pcap_cnt,
                 ev.alerts.iter().map(|a| a.sid).collect(),

@@ -201,6 +201,11 @@ pub struct Decap<'a> {
     /// (ARP, PPP control, ...): the tunnel packet still exists then, and the carrier's payload is
     /// still not inspected.
     pub inner: Result<Frame<'a>, FrameError>,
+    /// The tunnel packet's bytes as Suricata sets it up (what its first decoder reads): the IP
+    /// packet, or the Ethernet frame (GRE TEB, ERSPAN I, GENEVE 0x6558), the ERSPAN II header,
+    /// the VLAN tag (GRE 0x8100, VXLAN with a tagged frame), the PPP header. Suricata logs these
+    /// bytes as an alert's `packet`.
+    pub packet: &'a [u8],
     keep: Keep,
 }
 
@@ -360,6 +365,7 @@ fn direct(
             gwlb: None,
             layers,
         }),
+        packet: l3,
         keep,
     }))
 }
@@ -384,6 +390,7 @@ fn bridged(
     Ok(Some(Decap {
         kind,
         inner,
+        packet: frame,
         keep: Keep::Always,
     }))
 }
@@ -411,6 +418,7 @@ fn tagged(
     Ok(Some(Decap {
         kind,
         inner,
+        packet: data,
         keep: Keep::Always,
     }))
 }
@@ -526,6 +534,7 @@ fn gre(b: &[u8], layers: u8) -> Result<Option<Decap<'_>>, TunnelError> {
                 return Err(TunnelError::Erspan);
             }
             let vlan = [vv & 0x0fff, 0];
+            // The tunnel packet starts at the ERSPAN header.
             bridged(
                 TunnelKind::ErspanII,
                 &data[ERSPAN_II_HEADER..],
@@ -533,6 +542,7 @@ fn gre(b: &[u8], layers: u8) -> Result<Option<Decap<'_>>, TunnelError> {
                 layers,
                 1,
             )
+            .map(|d| d.map(|d| Decap { packet: data, ..d }))
         }
         ETHERTYPE_BRIDGE => bridged(kind, data, [0, 0], layers, 0),
         other => Err(TunnelError::GreProtocol(other)),
@@ -550,6 +560,7 @@ fn ppp_tunnel(kind: TunnelKind, data: &[u8], layers: u8) -> Result<Option<Decap<
             Ok(Some(Decap {
                 kind,
                 inner: Ok(inner),
+                packet: data,
                 keep: Keep::IpHeader,
             }))
         }
@@ -557,6 +568,7 @@ fn ppp_tunnel(kind: TunnelKind, data: &[u8], layers: u8) -> Result<Option<Decap<
         Err(e @ FrameError::NotIp(_)) => Ok(Some(Decap {
             kind,
             inner: Err(e),
+            packet: data,
             keep: Keep::Always,
         })),
         Err(_) => Err(TunnelError::InnerLink),
@@ -669,6 +681,7 @@ fn teredo(b: &[u8], layers: u8) -> Option<Decap<'_>> {
             gwlb: None,
             layers,
         }),
+        packet: ip,
         keep: Keep::Valid,
     })
 }
@@ -963,6 +976,48 @@ mod tests {
         let d = decap(&p).unwrap().unwrap();
         assert_eq!(d.inner, Err(FrameError::NotIp(0x0806)));
         assert!(d.keeps_tunnel(seawall_wire::Error::InnerTruncated));
+    }
+
+    /// The tunnel packet's bytes start where Suricata sets the tunnel packet up (and logs its
+    /// `packet` from): the IP header for IP payloads (VXLAN skips its Ethernet header itself),
+    /// the Ethernet header for GRE TEB and GENEVE 0x6558, the ERSPAN II header.
+    #[test]
+    fn test_tunnel_packet_starts_where_suricata_sets_it_up() {
+        // Bytes between the tunnel packet's start and its IP header, for one tunnel layer.
+        let before_ip = |frame: &[u8]| {
+            let f = decode_link(linktype::ETHERNET, frame).unwrap();
+            let pkt = decode_inner(f.protocol, f.l3).unwrap();
+            let d = decapsulate(&pkt, f.layers + 1).unwrap().unwrap();
+            let l3 = d.inner.unwrap().l3;
+            let off = l3.as_ptr() as usize - d.packet.as_ptr() as usize;
+            assert_eq!(&d.packet[off..], l3);
+            (d.kind, off, d.packet[..off].to_vec())
+        };
+        assert_eq!(before_ip(frames::GRE_IP_ICMP).1, 0);
+        assert_eq!(before_ip(frames::VXLAN_ICMP).1, 0);
+        let (kind, off, eth) = before_ip(frames::GRE_TEB_ICMP);
+        assert_eq!((kind, off, &eth[12..]), (TunnelKind::Gre, 14, &[8, 0][..]));
+        let (kind, off, eth) = before_ip(frames::GENEVE_ICMP);
+        assert_eq!(
+            (kind, off, &eth[12..]),
+            (TunnelKind::Geneve, 14, &[8, 0][..])
+        );
+
+        let icmp = inner_icmp();
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&icmp);
+        let mut e2 = vec![0x10, 42, 0, 0, 0, 0, 0, 0];
+        e2.extend_from_slice(&eth);
+        let p = gre(0x10, 0, 0x88be, &[0, 0, 0, 1], &e2);
+        let d = decap(&p).unwrap().unwrap();
+        assert_eq!((d.kind, d.packet), (TunnelKind::ErspanII, &e2[..]));
+        let p = gre(0, 0, 0x88be, &[], &eth);
+        assert_eq!(decap(&p).unwrap().unwrap().packet, &eth[..]);
+        let mut tagged = vec![0x00, 0x07, 0x08, 0x00];
+        tagged.extend_from_slice(&icmp);
+        let p = gre(0, 0, 0x8100, &[], &tagged);
+        assert_eq!(decap(&p).unwrap().unwrap().packet, &tagged[..]);
     }
 
     #[test]
