@@ -1023,13 +1023,18 @@ impl Half {
                     free(&mut self.held, pool);
                 }
             }
-            // A hole at the delivery point.
+            // A hole at the delivery point. An ACK skips it only up to data held past it, or
+            // to an acknowledged FIN (Suricata's app-layer reassembly declares a gap only when
+            // it finds a segment beyond its progress, CheckGap, and ends the stream once the
+            // session closes): with nothing held, data acknowledged before it arrives
+            // (captured after the peer's ACK) is still delivered when it comes.
             let next = self.held.first().map(|h| h.start);
             let mut to = None;
             // The ACK of a FIN covers one sequence number past the data.
             let acked = self.acked.min(self.fin.unwrap_or(u64::MAX));
-            if self.acks_usable() && acked > self.delivered {
-                let bound = next.map_or(acked, |n| n.min(acked));
+            let end = next.or(self.fin.filter(|&f| acked >= f));
+            if let Some(n) = end.filter(|_| self.acks_usable() && acked > self.delivered) {
+                let bound = n.min(acked);
                 if bound > self.delivered {
                     to = Some(bound);
                 }
@@ -1974,6 +1979,86 @@ mod tests {
             assert_eq!(n.to_server.bytes == 396, !flushed, "window {window}");
             t.release(&mut pool);
         }
+    }
+
+    /// Decodes the hex of a captured payload.
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// bench-mixed.pcap packets 73819-73840 (192.168.1.10:49216 -> 192.168.1.2:445): the
+    /// server's ACK of the client's SMB negotiate request was captured before the request.
+    /// Suricata reassembles the request when it comes (no gap: nothing lies past it); it was
+    /// skipped as a hole at the ACK, then taken for a retransmission and never inspected.
+    #[test]
+    fn test_data_captured_after_its_ack_is_delivered() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let (c, s) = (Direction::ToServer, Direction::ToClient);
+        let req = unhex(
+            "0000002fff534d4272000000000801c8000000000000000000000000ffff0100ffff0000000c00024e\
+             54204c4d20302e313200",
+        );
+        let resp = unhex(
+            "0000009fff534d4272000000008801c8000000000000000000000000ffff0100ffff00001100000332\
+             000100044100000000010050780000fdf30080302f1884cbbad301c4ff005a00747334313200000000\
+             00000000000000604806062b0601050502a03e303ca00e300c060a2b06010401823702020aa32a3028\
+             a0261b246e6f745f646566696e65645f696e5f5246433431373840706c656173655f69676e6f7265",
+        );
+        assert_eq!((req.len(), resp.len()), (51, 163));
+        const AP: u8 = TcpFlags::ACK | TcpFlags::PSH;
+        t.on_segment(&mut pool, ts(1), c, &seg(443317320, 0, S, b""));
+        t.on_segment(&mut pool, ts(1), s, &seg(3268579866, 443317321, SA, b""));
+        t.on_segment(&mut pool, ts(1), c, &seg(443317321, 3268579867, A, b""));
+        // The server acknowledges the 51 request bytes before they are seen: no gap yet.
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(3268579867, 443317372, A, b""));
+        assert_eq!(n.to_server, DirNew::default());
+        // The request.
+        let n = t.on_segment(&mut pool, ts(1), c, &seg(443317321, 3268579867, AP, &req));
+        let mut got = n.to_server.bytes;
+        // The server's response (acknowledging the request again).
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(3268579867, 443317372, AP, &resp));
+        got += n.to_server.bytes;
+        assert_eq!(got, 51);
+        assert_eq!(drain(&mut t, &mut pool, c), req);
+        assert!(req.windows(5).any(|w| w == b"\xffSMBr"));
+        let k = pool.counters();
+        assert_eq!((k.gaps, k.gap_bytes), (0, 0));
+        assert_eq!(t.seq_size(c), 52);
+        // The client's ACK of the response delivers it.
+        t.on_segment(&mut pool, ts(1), c, &seg(443317372, 3268580030, A, b""));
+        assert_eq!(drain(&mut t, &mut pool, s), resp);
+        t.release(&mut pool);
+    }
+
+    /// A hole the peer acknowledged is still skipped once data past it arrives, and an
+    /// acknowledged FIN behind a hole still ends the direction.
+    #[test]
+    fn test_acked_hole_skipped_when_data_follows_or_fin_acked() {
+        let mut pool = StreamPool::new(StreamConfig::replay());
+        let mut t = StreamTracker::new();
+        let (c, s) = (Direction::ToServer, Direction::ToClient);
+        t.on_segment(&mut pool, ts(1), c, &seg(100, 0, S, b""));
+        t.on_segment(&mut pool, ts(1), s, &seg(500, 101, SA, b""));
+        t.on_segment(&mut pool, ts(1), c, &seg(101, 501, A, b""));
+        // [101, 111) lost before us; the server acknowledges it.
+        t.on_segment(&mut pool, ts(1), s, &seg(501, 111, A, b""));
+        assert_eq!(pool.counters().gaps, 0);
+        t.on_segment(&mut pool, ts(1), c, &seg(111, 501, A, b"after"));
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(501, 116, A, b""));
+        assert_eq!(pool.counters().gap_bytes, 10);
+        assert_eq!(drain(&mut t, &mut pool, c), b"after");
+        assert_eq!(t.delivered_offset(c), 15);
+        assert!(!n.to_server.eof);
+        // [116, 120) lost, then an empty FIN at 120 acknowledged: the direction ends.
+        t.on_segment(&mut pool, ts(1), c, &seg(120, 501, A | TcpFlags::FIN, b""));
+        let n = t.on_segment(&mut pool, ts(1), s, &seg(501, 121, A, b""));
+        assert!(n.to_server.eof);
+        assert!(t.is_closed(c));
+        t.release(&mut pool);
     }
 
     /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 432 bytes
