@@ -1398,6 +1398,9 @@ impl Inspector {
                             // `stream.async-oneside`: nothing will acknowledge the side seen.
                             let one = fref.is_one_sided().then_some(self.raw_chunk);
                             self.streams.set_one_sided(h, one);
+                            // A RST during the handshake leaves the data to the flow end.
+                            let hs = fi.flags.contains(PacketFlags::IN_HANDSHAKE);
+                            self.streams.set_in_handshake(h, hs);
                         }
                         let new =
                             self.streams

@@ -536,6 +536,13 @@ struct Half {
     /// unseen side moves); a FIN ending past it is refused. Valid when `oneside_win`.
     oneside_win_end: u32,
     oneside_win: bool,
+    /// The session has not completed its handshake (set per packet by the engine, see
+    /// [`StreamTracker::set_in_handshake`]).
+    handshake: bool,
+    /// A RST closed the session during its handshake: no more data is taken and nothing is
+    /// delivered before the flow end ([`StreamTracker::flush`]), as Suricata's SYN_SENT and
+    /// SYN_RECV RST handling reassembles nothing (its flow-end pseudo packets do).
+    reset: bool,
     /// Held bytes: sorted, disjoint, non-adjacent chunks, all past `delivered`.
     held: Vec<Held>,
     /// Original bounds of the segments behind `held` (sorted by start).
@@ -760,7 +767,7 @@ impl Half {
         if data.is_empty() {
             return;
         }
-        if self.closed {
+        if self.closed || self.reset {
             pool.counters.after_close += 1;
             return;
         }
@@ -1150,7 +1157,9 @@ impl StreamTracker {
     /// - The segment's ACK acknowledges the other direction (delivery in `Acked` mode, gap
     ///   skipping in both modes).
     /// - FIN marks the end of the sender's data; RST ends both directions, delivering what is
-    ///   held (holes skipped).
+    ///   held (holes skipped), except a RST during the handshake in [`Delivery::Acked`] mode
+    ///   ([`StreamTracker::set_in_handshake`]): it delivers nothing, [`StreamTracker::flush`]
+    ///   does at the flow end.
     pub fn on_segment(
         &mut self,
         pool: &mut StreamPool,
@@ -1168,13 +1177,25 @@ impl StreamTracker {
         // Timeouts first, in both directions, as packet time moves on.
         self.check_timeouts(pool, ts, &mut out);
 
+        if self.halves[d].reset {
+            // Closed by a RST in its handshake: everything waits for the flow end.
+            if !seg.payload.is_empty() {
+                pool.counters.after_close += 1;
+            }
+            return out;
+        }
         if flags.rst() {
             let h = &self.halves[d];
             let plausible = !h.init || {
                 let o = h.offset_of(seg.seq) - h.delivered as i64;
                 o >= -(1 << 20) && o <= pool.cfg.max_ahead as i64
             };
-            if plausible {
+            if plausible && h.handshake && pool.cfg.delivery == Delivery::Acked {
+                for h in &mut self.halves {
+                    h.reset = true;
+                    h.stall_since = None;
+                }
+            } else if plausible {
                 for dir in [Direction::ToServer, Direction::ToClient] {
                     self.halves[dir.index()].finish(pool, ts, out.get_mut(dir));
                 }
@@ -1282,7 +1303,7 @@ impl StreamTracker {
         for dir in [Direction::ToServer, Direction::ToClient] {
             let h = &mut self.halves[dir.index()];
             // One-sided: in-order data waiting for its chunk is not stalled.
-            if h.closed || (h.oneside > 0 && h.ready_in_order() > 0) {
+            if h.closed || h.reset || (h.oneside > 0 && h.ready_in_order() > 0) {
                 continue;
             }
             if let Some(since) = h.stall_since {
@@ -1378,6 +1399,17 @@ impl StreamTracker {
             if c == 0 {
                 h.fin_flush = false;
             }
+        }
+    }
+
+    /// Tells whether the session is still in its handshake (Suricata's SYN_SENT or SYN_RECV:
+    /// `crate::PacketFlags::IN_HANDSHAKE` of the packet about to be passed). In
+    /// [`Delivery::Acked`] mode a RST then closes the session without delivering anything: what
+    /// is held (a Fast Open SYN's data) is delivered by [`StreamTracker::flush`] at the flow
+    /// end, as Suricata's flow-end pseudo packets reassemble it.
+    pub fn set_in_handshake(&mut self, handshake: bool) {
+        for h in &mut self.halves {
+            h.handshake = handshake;
         }
     }
 
@@ -1584,6 +1616,15 @@ impl StreamTable {
         if self.slot(handle).is_some() {
             if let Some(s) = self.slots.get_mut(handle.index as usize) {
                 s.tracker.set_one_sided(chunk);
+            }
+        }
+    }
+
+    /// See [`StreamTracker::set_in_handshake`].
+    pub fn set_in_handshake(&mut self, handle: StreamHandle, handshake: bool) {
+        if self.slot(handle).is_some() {
+            if let Some(s) = self.slots.get_mut(handle.index as usize) {
+                s.tracker.set_in_handshake(handshake);
             }
         }
     }
@@ -2059,6 +2100,48 @@ mod tests {
         assert!(n.to_server.eof);
         assert!(t.is_closed(c));
         t.release(&mut pool);
+    }
+
+    /// A Fast Open SYN's data, a SYN/ACK acknowledging it, then the client's RST: the session
+    /// is still in its handshake (Suricata's SYN_RECV), whose RST reassembles nothing; the
+    /// data comes at the flow end, and nothing after the RST is taken.
+    #[test]
+    fn test_rst_in_handshake_leaves_the_data_to_the_flow_end() {
+        const TFO: u8 = 0x22;
+        let req = b"GET /tfo HTTP/1.1\r\nHost: example\r\n\r\n";
+        let end = 1001 + req.len() as u32;
+        let c = Direction::ToServer;
+        for handshake in [true, false] {
+            let mut pool = StreamPool::new(StreamConfig::replay());
+            let mut t = StreamTracker::new();
+            let syn = Segment::from_tcp(1000, 0, TcpFlags(S), &[TFO, 2], req);
+            assert_eq!(syn.payload.len(), req.len());
+            t.on_segment(&mut pool, ts(1), c, &syn);
+            t.set_in_handshake(true);
+            let n = t.on_segment(&mut pool, ts(1), c.reversed(), &seg(5000, end, SA, b""));
+            assert!(!n.any());
+            t.set_in_handshake(handshake);
+            let n = t.on_segment(&mut pool, ts(2), c, &seg(end, 0, TcpFlags::RST, b""));
+            if handshake {
+                assert!(!n.any(), "{n:?}");
+                assert!(t.pending(c).is_none());
+                assert_eq!(t.held_bytes(c), req.len());
+                // Nothing more is taken, and the gap timeout delivers nothing.
+                t.set_in_handshake(false);
+                let n = t.on_segment(&mut pool, ts(9), c, &seg(end, 5001, A, b"more"));
+                assert!(!n.any());
+                let n = t.flush(&mut pool, ts(10));
+                assert_eq!(n.to_server.bytes, req.len() as u64);
+                assert!(n.to_server.eof && n.to_client.eof);
+            } else {
+                // Established: the RST delivers what is held.
+                assert_eq!(n.to_server.bytes, req.len() as u64);
+                assert!(n.to_server.eof);
+            }
+            assert_eq!(drain(&mut t, &mut pool, c), req);
+            t.release(&mut pool);
+            assert_eq!(pool.memory_bytes(), 0);
+        }
     }
 
     /// Memory figures quoted in the docs: a table slot (tracker without buffers) is 432 bytes

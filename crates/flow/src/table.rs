@@ -178,6 +178,10 @@ impl PacketFlags {
     pub const MIDSTREAM: u8 = 0x10;
     /// The packet changed the TCP state.
     pub const TCP_STATE_CHANGED: u8 = 0x20;
+    /// The TCP session was still in its handshake (SYN sent, or SYN/ACK seen) when the packet
+    /// came: Suricata's SYN_SENT and SYN_RECV states, whose RST handling closes the session
+    /// without reassembling anything (the data is left to the flow end).
+    pub const IN_HANDSHAKE: u8 = 0x40;
 
     /// Whether all bits of `mask` are set.
     pub const fn contains(self, mask: u8) -> bool {
@@ -569,6 +573,9 @@ impl<T: Default> FlowTable<T> {
                 } = pkt.transport
                 {
                     let was_midstream = e.tcp.flags & crate::tcp::sflag::MIDSTREAM != 0;
+                    if matches!(e.tcp.state, TcpState::SynSent | TcpState::SynRecv) {
+                        flags |= PacketFlags::IN_HANDSHAKE;
+                    }
                     let tfo = tf.syn() && crate::tcp::has_tfo_option(options);
                     let seg = e
                         .tcp
@@ -997,6 +1004,41 @@ mod tests {
         assert_eq!(unit, 136);
         // Room for an engine slot of up to 120 bytes (e.g. 8 flowbits words + flowints).
         assert!(FlowTable::<[u64; 15]>::bytes_per_flow() <= 256);
+    }
+
+    /// Packets coming while the session is in SYN_SENT or SYN_RECV carry IN_HANDSHAKE (a RST
+    /// among them closes the session without reassembly, as Suricata); later ones do not.
+    #[test]
+    fn test_in_handshake_flag() {
+        let mut t = small(16, FlowConfig::replay());
+        let mut flags = |at: u64, bytes: &[u8]| {
+            let p = decode_inner(0x0800, bytes).unwrap();
+            let f = t.process(ts(at), 0, &p).unwrap();
+            (f.flags().contains(PacketFlags::IN_HANDSHAKE), f.tcp_state())
+        };
+        assert_eq!(
+            flags(1, &tcp(CLI, SRV, SYN, b"")),
+            (false, TcpState::SynSent)
+        );
+        assert_eq!(flags(2, &tcp(SRV, CLI, SA, b"")), (true, TcpState::SynRecv));
+        assert_eq!(flags(3, &tcp(CLI, SRV, R, b"")), (true, TcpState::Closed));
+        let other = ([10, 0, 0, 1], 40001);
+        assert_eq!(
+            flags(4, &tcp(other, SRV, SYN, b"")),
+            (false, TcpState::SynSent)
+        );
+        assert_eq!(
+            flags(5, &tcp(SRV, other, SA, b"")),
+            (true, TcpState::SynRecv)
+        );
+        assert_eq!(
+            flags(6, &tcp(other, SRV, A, b"")),
+            (true, TcpState::Established)
+        );
+        assert_eq!(
+            flags(7, &tcp(other, SRV, R, b"")),
+            (false, TcpState::Closed)
+        );
     }
 
     #[test]
