@@ -519,6 +519,11 @@ struct Half {
     /// segment, a FIN closing after the peer's, or the peer's data reaching the app layer (its
     /// protocol detection first hands over the data of the direction seen first).
     own_wait: bool,
+    /// Data of this direction came when the peer had already acknowledged past the delivery
+    /// point (the ACK was captured first): Suricata's IDS reassembly of it runs on the peer's
+    /// segments, so it waits for the peer's next segment (or a FIN after the peer's), not
+    /// delivered on its own packet.
+    ack_early: bool,
     /// Offset of the FIN (end of data), if seen.
     fin: Option<u64>,
     /// No more data accepted (FIN reached, RST, depth).
@@ -580,13 +585,14 @@ impl Half {
         self.ack_seen = false;
         self.ack_flag = false;
         self.own_wait = false;
+        self.ack_early = false;
         self.fin = None;
         self.win_end_off = 0;
     }
 
     /// The peer's ACKs may deliver data and skip holes (see `ack_flag`, `own_wait`).
     fn acks_usable(&self) -> bool {
-        self.ack_seen && (self.ack_flag || !self.syn) && !self.own_wait
+        self.ack_seen && (self.ack_flag || !self.syn) && !self.own_wait && !self.ack_early
     }
 
     /// Nothing delivered or held yet: the base may still be moved.
@@ -1228,6 +1234,7 @@ impl StreamTracker {
         }
         // A segment from the peer: its ACK handling reassembles the peer's acknowledged data.
         self.halves[p].own_wait = false;
+        self.halves[p].ack_early = false;
         if flags.ack() {
             let h = &mut self.halves[d];
             if h.syn && !h.ack_flag && !h.held.is_empty() {
@@ -1264,6 +1271,14 @@ impl StreamTracker {
             }
         }
         if h.init {
+            if !seg.payload.is_empty()
+                && pool.cfg.delivery == Delivery::Acked
+                && h.oneside == 0
+                && h.ack_seen
+                && h.acked > h.delivered
+            {
+                h.ack_early = true;
+            }
             let start = h.offset_of(data_seq);
             if fin && h.fin.is_none() {
                 let f = start.saturating_add(seg.payload.len() as i64);
@@ -1284,6 +1299,13 @@ impl StreamTracker {
             // The peer's data reached the app layer (its protocol detection hands over this
             // direction's data first), or a FIN after the peer's reassembles both directions.
             h.own_wait = false;
+            if h.init && !h.closed {
+                h.progress(pool, ts, false, out.get_mut(dir));
+            }
+        }
+        if h.ack_early && fin && flags.ack() && peer_fin {
+            // A FIN after the peer's reassembles both directions.
+            h.ack_early = false;
             if h.init && !h.closed {
                 h.progress(pool, ts, false, out.get_mut(dir));
             }
@@ -2057,13 +2079,12 @@ mod tests {
         // The server acknowledges the 51 request bytes before they are seen: no gap yet.
         let n = t.on_segment(&mut pool, ts(1), s, &seg(3268579867, 443317372, A, b""));
         assert_eq!(n.to_server, DirNew::default());
-        // The request.
+        // The request: IDS reassembly of it runs on the server's next segment, not on its own.
         let n = t.on_segment(&mut pool, ts(1), c, &seg(443317321, 3268579867, AP, &req));
-        let mut got = n.to_server.bytes;
+        assert_eq!(n.to_server.bytes, 0);
         // The server's response (acknowledging the request again).
         let n = t.on_segment(&mut pool, ts(1), s, &seg(3268579867, 443317372, AP, &resp));
-        got += n.to_server.bytes;
-        assert_eq!(got, 51);
+        assert_eq!(n.to_server.bytes, 51);
         assert_eq!(drain(&mut t, &mut pool, c), req);
         assert!(req.windows(5).any(|w| w == b"\xffSMBr"));
         let k = pool.counters();
