@@ -1014,16 +1014,24 @@ impl Engine {
                         _ => ag.always.push(n),
                     }
                 }
-                for (buf, transforms, nums) in by_buf {
+                // Every buffer's patterns first, then their matchers compiled at once.
+                let mut gs: Vec<Group> = Vec::new();
+                let mut lists: Vec<Vec<(u32, Vec<u8>, bool)>> = Vec::new();
+                for (_, _, nums) in &by_buf {
                     let mut g = Group::default();
                     let mut pats: Vec<(u32, Vec<u8>, bool)> = Vec::new();
-                    for n in &nums {
+                    for n in nums {
                         if let Some((_, lit, nocase)) = self.rules[*n as usize].fast_literal() {
                             pats.push((g.mpm_rules.len() as u32, lit.to_vec(), nocase));
                             g.mpm_rules.push(*n);
                         }
                     }
-                    match Prefilter::build(&pats, kind) {
+                    gs.push(g);
+                    lists.push(pats);
+                }
+                let built = Prefilter::build_many(&lists, kind);
+                for (((buf, transforms, _), mut g), m) in by_buf.into_iter().zip(gs).zip(built) {
+                    match m {
                         Ok(m) => {
                             for n in &g.mpm_rules {
                                 prefiltered[*n as usize] = true;

@@ -77,46 +77,50 @@ fn build_mpm<'a>(
     b.build(kind).map_err(|e| e.to_string())
 }
 
+/// `work(i)` for every `i < weights.len()`, on two threads when there are several items (the
+/// heaviest first, alternating between the threads so both get about the same work); the
+/// results in index order.
+fn on_two_threads<T: Send>(weights: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if weights.len() < 2 {
+        return (0..weights.len()).map(&work).collect();
+    }
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|i| core::cmp::Reverse(weights[*i]));
+    let mine: Vec<usize> = order.iter().copied().step_by(2).collect();
+    let theirs: Vec<usize> = order.iter().copied().skip(1).step_by(2).collect();
+    let run = |part: &[usize]| -> Vec<(usize, T)> { part.iter().map(|i| (*i, work(*i))).collect() };
+    let mut done = std::thread::scope(|s| {
+        let h = std::thread::Builder::new().spawn_scoped(s, || run(&theirs));
+        let mut out = run(&mine);
+        match h.map(|h| h.join()) {
+            Ok(Ok(mut v)) => out.append(&mut v),
+            // No thread, or it panicked (it never does: compile errors are values): here.
+            _ => out.append(&mut run(&theirs)),
+        }
+        out
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
 /// Compile `sets` (pattern indexes into `patterns`), on two threads when there are several.
 fn build_sets(
     patterns: &[PayloadPattern],
     sets: &[Vec<usize>],
     kind: MpmKind,
 ) -> Result<Vec<BuiltMpm>, String> {
-    let one = |set: &Vec<usize>| {
+    let weights: Vec<usize> = sets.iter().map(Vec::len).collect();
+    on_two_threads(&weights, |k| {
         build_mpm(
-            set.iter()
+            sets[k]
+                .iter()
                 .filter_map(|i| patterns.get(*i))
                 .map(|p| (p.id, p.literal.as_slice(), p.nocase)),
             kind,
         )
-    };
-    if sets.len() < 2 {
-        return sets.iter().map(one).collect();
-    }
-    // Largest first, alternating between the threads, so both get about the same work.
-    let mut order: Vec<usize> = (0..sets.len()).collect();
-    order.sort_by_key(|i| core::cmp::Reverse(sets[*i].len()));
-    let mine: Vec<usize> = order.iter().copied().step_by(2).collect();
-    let theirs: Vec<usize> = order.iter().copied().skip(1).step_by(2).collect();
-    let run = |part: &[usize]| -> Vec<(usize, Result<BuiltMpm, String>)> {
-        part.iter().map(|i| (*i, one(&sets[*i]))).collect()
-    };
-    let mut built = std::thread::scope(|s| {
-        let h = std::thread::Builder::new().spawn_scoped(s, || run(&theirs));
-        let mut out = run(&mine);
-        match h {
-            Ok(h) => match h.join() {
-                Ok(mut v) => out.append(&mut v),
-                Err(_) => out.push((usize::MAX, Err("compile thread panicked".into()))),
-            },
-            // No thread: here, one after the other.
-            Err(_) => out.append(&mut run(&theirs)),
-        }
-        out
-    });
-    built.sort_by_key(|(i, _)| *i);
-    built.into_iter().map(|(_, m)| m).collect()
+    })
+    .into_iter()
+    .collect()
 }
 
 impl Prefilter {
@@ -133,6 +137,15 @@ impl Prefilter {
             mpms: vec![inner],
             pick: [[Some(0); 2]; 2],
         })
+    }
+
+    /// [`Prefilter::build`] for each pattern list, on two threads.
+    pub(crate) fn build_many(
+        lists: &[Vec<(u32, Vec<u8>, bool)>],
+        kind: MpmKind,
+    ) -> Vec<Result<Prefilter, String>> {
+        let weights: Vec<usize> = lists.iter().map(Vec::len).collect();
+        on_two_threads(&weights, |i| Prefilter::build(&lists[i], kind))
     }
 
     /// Build a packet-rule group's prefilter: a matcher per side of the flow and hay, over the
