@@ -21,8 +21,90 @@ pub enum Detect {
     Unknown,
 }
 
-/// Request methods recognised at the start of a to-server stream (libhtp knows these and
-/// Suricata's HTTP probing matches them).
+/// Suricata 7.0.10's HTTP/1 request patterns (app-layer-htp.c): one of these methods, then a
+/// space or a tab, at offset 0 of the to-server stream, case-insensitive.
+const HTTP_METHODS: [&[u8]; 28] = [
+    b"GET",
+    b"PUT",
+    b"POST",
+    b"HEAD",
+    b"TRACE",
+    b"OPTIONS",
+    b"CONNECT",
+    b"DELETE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"CHECKOUT",
+    b"UNCHECKOUT",
+    b"CHECKIN",
+    b"UPDATE",
+    b"LABEL",
+    b"REPORT",
+    b"MKWORKSPACE",
+    b"MKACTIVITY",
+    b"MERGE",
+    b"INVALID",
+    b"VERSION-CONTROL",
+    b"BASELINE-CONTROL",
+];
+
+/// Suricata 7.0.10's HTTP/1 response patterns: a status line's version at offset 0 of the
+/// to-client stream, case-insensitive (no other version: `HTTP/2` or `HTTP/1.2` is not HTTP).
+const HTTP_VERSIONS: [&[u8]; 3] = [b"HTTP/0.9", b"HTTP/1.0", b"HTTP/1.1"];
+
+/// HTTP/1 by Suricata's patterns of direction `dir`: requests to the server, responses to the
+/// client.
+fn http_status(dir: Direction, d: &[u8]) -> Detect {
+    let mut prefix = false;
+    match dir {
+        Direction::ToServer => {
+            for m in HTTP_METHODS {
+                for sep in [b' ', b'\t'] {
+                    match anchored_ci2(d, m, sep) {
+                        Detect::Found(_) => return Detect::Found(AppProto::Http),
+                        Detect::NeedMore => prefix = true,
+                        Detect::Unknown => {}
+                    }
+                }
+            }
+        }
+        Direction::ToClient => {
+            for v in HTTP_VERSIONS {
+                match anchored_ci(d, v, AppProto::Http) {
+                    Detect::Found(p) => return Detect::Found(p),
+                    Detect::NeedMore => prefix = true,
+                    Detect::Unknown => {}
+                }
+            }
+        }
+    }
+    if prefix {
+        Detect::NeedMore
+    } else {
+        Detect::Unknown
+    }
+}
+
+/// [`anchored_ci`] for the pattern `head` followed by the byte `last` (a method and its
+/// separator) as HTTP.
+fn anchored_ci2(d: &[u8], head: &[u8], last: u8) -> Detect {
+    match anchored_ci(d, head, AppProto::Http) {
+        Detect::Found(_) => match d.get(head.len()) {
+            None => Detect::NeedMore,
+            Some(&b) if b == last => Detect::Found(AppProto::Http),
+            Some(_) => Detect::Unknown,
+        },
+        st => st,
+    }
+}
+
+/// Request methods that start an HTTP message for [`detect_status`] (libhtp knows these).
 const METHODS: &[&[u8]] = &[
     b"GET",
     b"POST",
@@ -64,7 +146,10 @@ const METHODS: &[&[u8]] = &[
     b"UNSUBSCRIBE",
 ];
 
-fn http_status(d: &[u8]) -> Detect {
+/// A request (any of [`METHODS`] then a space or tab) or a response (`HTTP/`) in either
+/// direction: [`detect_status`]'s HTTP check, which the HTTP parser also uses to resume after a
+/// gap. Suricata's per-direction patterns are [`http_status`].
+fn http_message_status(d: &[u8]) -> Detect {
     // Requests: METHOD followed by a space or tab.
     let mut prefix = false;
     for m in METHODS {
@@ -253,18 +338,102 @@ fn smb_status(d: &[u8], port: u16) -> Detect {
 }
 
 /// Tri-state detection on the first bytes of `dir` of a flow. `port_hint` is the server port.
+///
+/// HTTP is recognised here by a request or a response in either direction (the check the HTTP
+/// parser resumes on after a gap); the data plane uses [`detect_dir`], which has Suricata's
+/// per-direction HTTP patterns.
 pub fn detect_status(
     dir: Direction,
     transport: Transport,
     first_bytes: &[u8],
     port_hint: u16,
 ) -> Detect {
+    one_way(
+        dir,
+        transport,
+        first_bytes,
+        port_hint,
+        http_message_status(first_bytes),
+    )
+}
+
+/// What one direction's protocol detection concluded on its first bytes ([`detect_dir`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    pub status: Detect,
+    /// The protocol was found by the patterns Suricata registers for the other direction (only
+    /// tried with `stream.midstream`): a flow picked up mid-stream is going the other way.
+    pub reversed: bool,
+}
+
+/// Suricata 7.0.10's protocol detection on the first bytes of `dir` of a TCP flow (or one UDP
+/// payload): its patterns of that direction (HTTP requests to the server, `HTTP/0.9`,
+/// `HTTP/1.0`, `HTTP/1.1` status lines to the client; TLS, SMB, FTP, SMTP, SSH as in
+/// [`detect_status`]) and its probing parsers by the server port. With `midstream` (Suricata's
+/// `stream.midstream`, which applies to every flow) a TCP direction none of whose own patterns
+/// matched also tries the other direction's patterns, and gives up only once both directions'
+/// pattern depths are reached.
+pub fn detect_dir(
+    dir: Direction,
+    transport: Transport,
+    first_bytes: &[u8],
+    port_hint: u16,
+    midstream: bool,
+) -> Detection {
+    let own = one_way(
+        dir,
+        transport,
+        first_bytes,
+        port_hint,
+        http_status(dir, first_bytes),
+    );
+    if !midstream || transport != Transport::Tcp || matches!(own, Detect::Found(_)) {
+        return Detection {
+            status: own,
+            reversed: false,
+        };
+    }
+    let rdir = dir.reversed();
+    let mut need_more = own == Detect::NeedMore || first_bytes.len() < pm_depth(rdir);
+    for st in [
+        http_status(rdir, first_bytes),
+        tls_status(first_bytes),
+        text_status(rdir, first_bytes),
+    ] {
+        match st {
+            Detect::Found(p) => {
+                return Detection {
+                    status: Detect::Found(p),
+                    reversed: true,
+                }
+            }
+            Detect::NeedMore => need_more = true,
+            Detect::Unknown => {}
+        }
+    }
+    Detection {
+        status: if need_more {
+            Detect::NeedMore
+        } else {
+            Detect::Unknown
+        },
+        reversed: false,
+    }
+}
+
+/// Detection with the patterns of `dir` and `http` as the HTTP check.
+fn one_way(
+    dir: Direction,
+    transport: Transport,
+    first_bytes: &[u8],
+    port_hint: u16,
+    http: Detect,
+) -> Detect {
     let mut need_more = false;
     if transport == Transport::Tcp {
-        // HTTP and TLS in both directions (mid-stream pickups may see the response first); the
-        // others with Suricata's directions.
+        // TLS in both directions; the others with Suricata's directions.
         for st in [
-            http_status(first_bytes),
+            http,
             tls_status(first_bytes),
             smb_status(first_bytes, port_hint),
             text_status(dir, first_bytes),
@@ -284,13 +453,9 @@ pub fn detect_status(
     // Suricata's pattern matcher gives a TCP direction up only once it holds as many bytes as
     // its deepest pattern for that direction reaches (measured on 7.0.10 with the stock
     // configuration: 17 bytes to the server, 8 to the client).
-    let pm_depth = match dir {
-        Direction::ToServer => PM_DEPTH_TOSERVER,
-        Direction::ToClient => PM_DEPTH_TOCLIENT,
-    };
     if need_more
         || first_bytes.is_empty()
-        || (transport == Transport::Tcp && first_bytes.len() < pm_depth)
+        || (transport == Transport::Tcp && first_bytes.len() < pm_depth(dir))
     {
         Detect::NeedMore
     } else {
@@ -298,9 +463,43 @@ pub fn detect_status(
     }
 }
 
+fn pm_depth(dir: Direction) -> usize {
+    match dir {
+        Direction::ToServer => PM_DEPTH_TOSERVER,
+        Direction::ToClient => PM_DEPTH_TOCLIENT,
+    }
+}
+
 /// Bytes Suricata 7.0.10's TCP pattern matcher needs before it gives a direction up.
 const PM_DEPTH_TOSERVER: usize = 17;
 const PM_DEPTH_TOCLIENT: usize = 8;
+
+/// Suricata 7.0.10's detection of one UDP datagram (`AppLayerHandleUdp` runs it on the first
+/// datagram of each direction): the DNS probing parser, registered on destination port 53
+/// (stock `dns.udp.detection-ports`), and also run whatever the ports once the other direction
+/// was found to be DNS; with `stream.midstream` Suricata retries its probing parsers with the
+/// ports swapped, so the client port 53 counts too. `ports` is (client, server). Returns the protocol and the direction the message says it travels (a
+/// DNS request goes to the server): when that is not the datagram's direction, Suricata
+/// reverses the flow.
+pub fn detect_udp(
+    payload: &[u8],
+    ports: (u16, u16),
+    other_dir: Option<AppProto>,
+    midstream: bool,
+) -> Option<(AppProto, Direction)> {
+    let (client_port, server_port) = ports;
+    if server_port != 53 && other_dir != Some(AppProto::Dns) && !(midstream && client_port == 53) {
+        return None;
+    }
+    dns::probe(payload).map(|request| {
+        let to = if request {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        (AppProto::Dns, to)
+    })
+}
 
 /// Detect the protocol of a flow from the first bytes of one direction; `None` when unknown or
 /// when more bytes are needed (see [`detect_status`] to tell them apart).
@@ -507,6 +706,110 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Suricata's HTTP/1 patterns are per direction: requests (28 methods, then a space or a
+    /// tab) to the server, `HTTP/0.9|1.0|1.1` to the client. Bytes from bench-mixed.pcap
+    /// (a UPnP `SUBSCRIBE`/`NOTMETHOD` request and its `HTTP/1.0` response).
+    #[test]
+    fn http_patterns_are_per_direction() {
+        let st = |dir, b: &[u8]| detect_dir(dir, Transport::Tcp, b, 80, false).status;
+        let http = Detect::Found(AppProto::Http);
+        assert_eq!(st(TS, b"GET / HTTP/1.1\r\n"), http);
+        assert_eq!(st(TS, b"get\t/ HTTP/1.1\r\n"), http);
+        assert_eq!(st(TS, b"BASELINE-CONTROL / HTTP/1.1\r\n"), http);
+        assert_eq!(st(TS, b"BASELINE-CONTROL"), Detect::NeedMore);
+        // Not among Suricata's methods: given up at the 17-byte depth.
+        assert_eq!(st(TS, b"SUBSCRIBE /WANIPCo"), Detect::Unknown);
+        assert_eq!(st(TS, b"NOTMETHOD /WANIPCo"), Detect::Unknown);
+        assert_eq!(st(TS, b"GETX / HTTP/1.1\r\n\r\n"), Detect::Unknown);
+        // Responses only to the client, requests only to the server.
+        assert_eq!(st(TC, b"HTTP/1.0 200 OK\r\nServer: UPnP/1.0\r\n"), http);
+        assert_eq!(st(TC, b"http/1.1 200 OK\r\n"), http);
+        assert_eq!(
+            st(TS, b"HTTP/1.0 200 OK\r\nServer: UPnP/1.0\r\n"),
+            Detect::Unknown
+        );
+        assert_eq!(st(TC, b"GET / HTTP/1.1\r\n"), Detect::Unknown);
+        assert_eq!(st(TC, b"HTTP/2 200\r\n"), Detect::Unknown);
+        assert_eq!(st(TC, b"HTTP/1."), Detect::NeedMore);
+        // detect_status keeps recognising either message anywhere (the HTTP parser's resync).
+        assert_eq!(
+            detect_status(TS, Transport::Tcp, b"HTTP/1.0 200 OK\r\n", 80),
+            http
+        );
+    }
+
+    /// With `stream.midstream` a direction whose own patterns fail tries the other direction's:
+    /// a response seen going to the "server" is HTTP, reversed; it gives up only at the deeper
+    /// of the two pattern depths.
+    #[test]
+    fn midstream_tries_the_other_directions_patterns() {
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            detect_dir(TS, Transport::Tcp, resp, 80, true),
+            Detection {
+                status: Detect::Found(AppProto::Http),
+                reversed: true
+            }
+        );
+        let req = b"POST /x HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(
+            detect_dir(TC, Transport::Tcp, req, 80, true),
+            Detection {
+                status: Detect::Found(AppProto::Http),
+                reversed: true
+            }
+        );
+        assert_eq!(
+            detect_dir(TC, Transport::Tcp, req, 80, false).status,
+            Detect::Unknown
+        );
+        // Own direction found: not reversed.
+        assert!(!detect_dir(TS, Transport::Tcp, req, 80, true).reversed);
+        // To the client, 8 bytes are enough without midstream, 17 with it.
+        let junk = [b'z'; 12];
+        assert_eq!(
+            detect_dir(TC, Transport::Tcp, &junk, 80, false).status,
+            Detect::Unknown
+        );
+        assert_eq!(
+            detect_dir(TC, Transport::Tcp, &junk, 80, true).status,
+            Detect::NeedMore
+        );
+        assert_eq!(
+            detect_dir(TC, Transport::Tcp, &[b'z'; 17], 80, true).status,
+            Detect::Unknown
+        );
+    }
+
+    /// Suricata's UDP DNS probe, on datagrams from bench-mixed.pcap: an inverse query with no
+    /// question (packet 181331) and a bare 12-byte response header (181332, 207941) are DNS; an
+    /// SNMP message sent to port 53 (207940) is not; port 53 is the server's, or the client's
+    /// with midstream, or any once the other direction is DNS.
+    #[test]
+    fn udp_dns_probe_as_suricata() {
+        let iquery =
+            b"\x77\xfc\x09\x00\x00\x00\x00\x01\x00\x00\x00\x00\x03\x32\x31\x36\x02\x35\x38\
+            \x03\x32\x30\x32\x01\x34\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00";
+        let header_only = b"\x30\x40\x80\x81\x00\x00\x00\x00\x00\x00\x00\x00";
+        let snmp = b"\x30\x40\x02\x01\x03\x30\x0f\x02\x03\x00\x91\xc8\x02\x02\x05\xdc\x04\x01\
+            \x04\x02\x01\x03\x04\x15\x30\x13\x04\x00\x02\x01\x00\x02\x01\x00\x04\x05\x61\x64";
+        let dns = Some((AppProto::Dns, TS));
+        assert_eq!(detect_udp(iquery, (18427, 53), None, false), dns);
+        assert_eq!(
+            detect_udp(header_only, (59075, 53), None, false),
+            Some((AppProto::Dns, TC))
+        );
+        assert_eq!(detect_udp(snmp, (59075, 53), None, false), None);
+        assert_eq!(detect_udp(iquery, (18427, 5353), None, false), None);
+        assert_eq!(detect_udp(iquery, (53, 5353), None, false), None);
+        assert_eq!(detect_udp(iquery, (53, 5353), None, true), dns);
+        assert_eq!(
+            detect_udp(iquery, (18427, 5353), Some(AppProto::Dns), false),
+            dns
+        );
+        assert_eq!(detect_udp(&header_only[..11], (1, 53), None, false), None);
     }
 
     #[test]

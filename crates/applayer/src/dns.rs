@@ -215,6 +215,121 @@ pub fn looks_like_dns(msg: &[u8]) -> bool {
     read_name(msg, 12).is_ok()
 }
 
+/// How a name or question ended in [`probe`]'s walk: parsed, cut short by the end of the
+/// input, or malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Done(usize),
+    Short,
+    Bad,
+}
+
+/// Labels (and pointers) followed in one name before Suricata's name parser stops.
+const PROBE_MAX_LABELS: usize = 255;
+/// Suricata's longest name (in dotted form); past it a name that followed a pointer ends.
+const PROBE_MAX_NAME_LEN: usize = 1025;
+
+/// Walks one name at `at` as Suricata 7.0.10's DNS name parser does for its probe: the end of
+/// the input ends the name; a label running past the end, or a pointer cut in half, is
+/// "incomplete"; label types 01/10, a pointer past the end, or a pointer to itself before any
+/// other pointer are errors; past 255 labels the walk stops (an error unless a pointer was
+/// followed), and where the name first grows past 1025 characters if a pointer was followed. Returns the offset just
+/// past the name in the original position.
+fn probe_name(msg: &[u8], at: usize) -> Walk {
+    let mut pos = at;
+    // Where the name ends in the original position, once a pointer was followed.
+    let mut after: Option<usize> = None;
+    let mut count = 0usize;
+    let mut name_len = 0usize;
+    // Suricata cuts the name at its longest once; the walk ends there if a pointer was followed.
+    let mut truncated = false;
+    while let Some(&len) = msg.get(pos) {
+        if len == 0 {
+            pos += 1;
+            break;
+        }
+        match len & 0xc0 {
+            0x00 => {
+                let end = pos + 1 + usize::from(len);
+                if end > msg.len() {
+                    return Walk::Short;
+                }
+                if !truncated {
+                    name_len += usize::from(name_len > 0) + usize::from(len);
+                }
+                pos = end;
+            }
+            0xc0 => {
+                let Some(lo) = msg.get(pos + 1) else {
+                    return Walk::Short;
+                };
+                let target = usize::from(u16::from_be_bytes([len, *lo]) & 0x3fff);
+                if target > msg.len() {
+                    return Walk::Bad;
+                }
+                if target == pos {
+                    if after.is_some() {
+                        break;
+                    }
+                    return Walk::Bad;
+                }
+                if after.is_none() {
+                    after = Some(pos + 2);
+                }
+                pos = target;
+            }
+            _ => return Walk::Bad,
+        }
+        count += 1;
+        if count > PROBE_MAX_LABELS {
+            if after.is_some() {
+                break;
+            }
+            return Walk::Bad;
+        }
+        if name_len > PROBE_MAX_NAME_LEN {
+            name_len = PROBE_MAX_NAME_LEN;
+            truncated = true;
+            if after.is_some() {
+                break;
+            }
+        }
+    }
+    Walk::Done(after.unwrap_or(pos))
+}
+
+/// Suricata 7.0.10's DNS probing parser on one message (`rs_dns_probe`; for TCP the message
+/// after its length prefix): at least a 12-byte header; the questions the header announces
+/// parsed as a request (names, type, class), a message cut short judged on its header alone,
+/// a malformed name refused; and the header's record counts must fit the message (two bytes
+/// each at least). `Some(true)` for a request (QR bit clear), `Some(false)` for a response,
+/// `None` when it is not DNS.
+pub fn probe(msg: &[u8]) -> Option<bool> {
+    let (Some(flags), Some(qd), Some(an), Some(ns), Some(ar)) = (
+        be16(msg, 2),
+        be16(msg, 4),
+        be16(msg, 6),
+        be16(msg, 8),
+        be16(msg, 10),
+    ) else {
+        return None;
+    };
+    let mut at = 12;
+    for _ in 0..qd {
+        match probe_name(msg, at) {
+            Walk::Done(end) if end + 4 <= msg.len() => at = end + 4,
+            // The name or its type and class cut short: the header alone decides.
+            Walk::Done(_) | Walk::Short => break,
+            Walk::Bad => return None,
+        }
+    }
+    let records = 2 * (usize::from(qd) + usize::from(an) + usize::from(ns) + usize::from(ar));
+    if records + 12 > msg.len() {
+        return None;
+    }
+    Some(flags & 0x8000 == 0)
+}
+
 /// Per-flow DNS state.
 #[derive(Debug)]
 pub struct DnsState {
@@ -337,6 +452,42 @@ mod tests {
         assert_eq!(tx.questions[0].name, b"www.Example.com");
         assert_eq!(tx.questions[0].rrtype, 1);
         assert!(looks_like_dns(QUERY));
+    }
+
+    /// [`probe`] follows Suricata's DNS probe: counts must fit the message, a truncated
+    /// question is judged on the header, bad label types and self-pointers are refused, and
+    /// pointer loops between two names stop at the label limit without failing.
+    #[test]
+    fn probe_as_suricata() {
+        assert_eq!(probe(QUERY), Some(true));
+        let mut resp = QUERY.to_vec();
+        resp[2] |= 0x80;
+        assert_eq!(probe(&resp), Some(false));
+        // Header only, no records: DNS; one byte short: not.
+        assert_eq!(
+            probe(&QUERY[..12].iter().map(|_| 0).collect::<Vec<u8>>()),
+            Some(true)
+        );
+        assert_eq!(probe(&[0u8; 11]), None);
+        // The question cut inside its name: the header decides (1 question fits in 14 bytes).
+        assert_eq!(probe(&QUERY[..16]), Some(true));
+        // More records announced than two bytes each can hold.
+        let mut many = QUERY.to_vec();
+        many[10] = 0x40;
+        assert_eq!(probe(&many), None);
+        // A label of type 01: malformed.
+        let mut bad = QUERY[..12].to_vec();
+        bad.extend_from_slice(b"\x41a\x00\x00\x01\x00\x01");
+        assert_eq!(probe(&bad), None);
+        // A pointer to itself: malformed.
+        let mut own = QUERY[..12].to_vec();
+        own.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01");
+        assert_eq!(probe(&own), None);
+        // Two names pointing at each other: the walk stops, the message is DNS.
+        let mut lp = QUERY[..12].to_vec();
+        lp[5] = 2;
+        lp.extend_from_slice(b"\x01a\xc0\x14\x00\x01\x00\x01\x01b\xc0\x0c\x00\x01\x00\x01");
+        assert_eq!(probe(&lp), Some(true));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub mod http;
 pub mod tls;
 pub mod transform;
 
-pub use detection::{detect, detect_status, Detect};
+pub use detection::{detect, detect_dir, detect_status, Detect, Detection};
 pub use seawall_flow::{Direction, Timestamp};
 pub use seawall_rules::keywords::buffer::{Buffer, Transform};
 pub use transform::{apply_transforms, transforms_supported, UnsupportedTransform};

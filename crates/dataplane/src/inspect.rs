@@ -44,8 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use seawall_applayer::{
-    detect_status, AppEvent, AppProto, AppState, Detect, EventKind, Limits,
-    Transport as AppTransport,
+    detect_dir, AppEvent, AppProto, AppState, Detect, EventKind, Limits, Transport as AppTransport,
 };
 use seawall_detect::{
     Alert, AppInput, DetectCtx, DirProto, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted,
@@ -314,6 +313,9 @@ struct FlowSide {
     /// A mid-stream pickup from a packet other than a SYN/ACK: protocol detection may reverse
     /// the flow (Suricata's `STREAMTCP_FLAG_MIDSTREAM` without `_MIDSTREAM_SYNACK`).
     reversible: bool,
+    /// Suricata's `stream.midstream` is on: detection also tries the other direction's
+    /// patterns (on every flow).
+    midstream: bool,
     app_closed: bool,
     /// Transactions with new buffers, per direction of the rules that inspect them.
     pending: [Vec<u64>; 2],
@@ -348,6 +350,7 @@ impl FlowSide {
             fin_acked: [false; 2],
             closed: false,
             reversible: false,
+            midstream: false,
             app_closed: false,
             pending: [Vec::new(), Vec::new()],
             last_tx: None,
@@ -447,7 +450,9 @@ impl FlowSide {
                             .len()
                             .min(DETECT_MAX.saturating_sub(self.other_first.len()));
                         self.other_first.extend_from_slice(&data[..take]);
-                        match detect_status(dir, transport, &self.other_first, port) {
+                        match detect_dir(dir, transport, &self.other_first, port, self.midstream)
+                            .status
+                        {
                             Detect::Found(q) => DirProto::Known(q),
                             Detect::NeedMore if self.other_first.len() < DETECT_MAX => {
                                 DirProto::Unknown
@@ -467,15 +472,15 @@ impl FlowSide {
                 }
                 let take = data.len().min(DETECT_MAX.saturating_sub(first[d].len()));
                 first[d].extend_from_slice(&data[..take]);
-                let st = detect_status(dir, transport, &first[d], port);
-                match st {
+                let det = detect_dir(dir, transport, &first[d], port, self.midstream);
+                match det.status {
                     Detect::Found(p) => {
                         let mut a = Box::new(AppState::new(p, transport, *limits));
                         // Suricata reverses a mid-stream flow whose data matched the other
                         // direction's pattern (app-layer.c, `reverse_flow`).
                         let rev = self.reversible
                             && transport == AppTransport::Tcp
-                            && seen_reversed(p, dir, &first[d]);
+                            && (det.reversed || seen_reversed(p, dir, &first[d]));
                         let bufs = core::mem::take(first);
                         let o = dir.reversed().index();
                         if transport == AppTransport::Udp {
@@ -531,6 +536,71 @@ impl FlowSide {
             }
         }
         false
+    }
+
+    /// One UDP datagram of `dir`, as Suricata 7.0.10's `AppLayerHandleUdp`: a direction still
+    /// undecided runs detection on this datagram alone (its own protocol, else the other
+    /// direction's, else failed), flags this packet and the next packet of each direction as
+    /// carrying a detection result, and the datagram goes to the parser once the flow has a
+    /// protocol. Returns true when detection found the message going the other way (a DNS
+    /// response sent to port 53, a query from it): this side was reversed and the caller must
+    /// reverse the flow entry and the packet.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_udp(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        data: &[u8],
+        port: u16,
+        limits: &Limits,
+        events: &mut Vec<AppEvent>,
+        counters: &mut InspectCounters,
+    ) -> bool {
+        let (d, o) = (dir.index(), dir.reversed().index());
+        if self.dir_proto == [DirProto::Failed; 2] {
+            return false;
+        }
+        let mut pdir = dir;
+        let mut reversed = false;
+        if self.dir_proto[d] == DirProto::Unknown {
+            let other = match self.dir_proto[o] {
+                DirProto::Known(p) => Some(p),
+                _ => None,
+            };
+            let ports = (self.client.1, port);
+            match seawall_applayer::detection::detect_udp(data, ports, other, self.midstream) {
+                Some((p, msg_dir)) => {
+                    self.dir_proto[d] = DirProto::Known(p);
+                    if !matches!(self.app, AppSlot::Known(_)) {
+                        self.app =
+                            AppSlot::Known(Box::new(AppState::new(p, AppTransport::Udp, *limits)));
+                        *counters.app_flows.entry(p.name()).or_default() += 1;
+                    }
+                    reversed = msg_dir != dir;
+                }
+                None => {
+                    self.dir_proto[d] = match self.dir_proto[o] {
+                        DirProto::Unknown => DirProto::Failed,
+                        known => known,
+                    };
+                    if matches!(self.app, AppSlot::Detecting { .. }) {
+                        self.app = AppSlot::Failed;
+                    }
+                }
+            }
+            // FlagPacketFlow for both directions: this packet and the flow (the next packet
+            // of each direction) carry the result.
+            self.pd_now = true;
+            self.pd_pending = [true; 2];
+            if reversed {
+                self.reverse();
+                pdir = dir.reversed();
+            }
+        }
+        if let AppSlot::Known(a) = &mut self.app {
+            a.feed(pdir, ts, data, events);
+        }
+        reversed
     }
 }
 
@@ -764,6 +834,8 @@ pub struct Inspector {
     drop_tunnel_flows: bool,
     /// The packet handed in (not one of its tunnels' packets) was dropped or rejected.
     outer_blocked: bool,
+    /// `stream.midstream` (protocol detection tries both directions' patterns).
+    midstream: bool,
 }
 
 impl std::fmt::Debug for Inspector {
@@ -877,6 +949,7 @@ impl Inspector {
             ended: Vec::new(),
             drop_tunnel_flows: false,
             outer_blocked: false,
+            midstream: cfg.flow.midstream,
         })
     }
 
@@ -1377,6 +1450,7 @@ impl Inspector {
                     }
                 }
                 side.reversible = fref.app_reversible();
+                side.midstream = self.midstream;
                 let dir = fi.direction;
                 side.pd_now = core::mem::take(&mut side.pd_pending[dir.index()]);
                 let mut stream_added = false;
@@ -1447,11 +1521,10 @@ impl Inspector {
                         );
                     }
                     Transport::Udp { payload, .. } if pkt.fragment.is_none() => {
-                        side.feed(
+                        app_reversed = side.feed_udp(
                             dir,
                             ts,
                             payload,
-                            AppTransport::Udp,
                             stats.server.1,
                             &self.app_limits,
                             events,
@@ -1795,6 +1868,49 @@ mod tests {
     }
 
     /// DNS over UDP: detected by port and content, the query inspected on the packet itself.
+    #[test]
+    fn udp_dns_detection_is_per_direction_with_suricatas_flags() {
+        // IPv4/UDP between 10.0.0.2:12345 (client) and 10.0.0.1:53, `to_server` or back.
+        let udp = |to_server: bool, payload: &[u8]| {
+            let total = (28 + payload.len()) as u8;
+            let mut p = vec![0x45, 0, 0, total, 0, 1, 0, 0, 64, 17, 0, 0];
+            let (src, dst, sp, dp) = if to_server {
+                ([10, 0, 0, 2], [10, 0, 0, 1], [0x30, 0x39], [0, 53])
+            } else {
+                ([10, 0, 0, 1], [10, 0, 0, 2], [0, 53], [0x30, 0x39])
+            };
+            p.extend_from_slice(&src);
+            p.extend_from_slice(&dst);
+            p.extend_from_slice(&sp);
+            p.extend_from_slice(&dp);
+            p.extend_from_slice(&[0, (8 + payload.len()) as u8, 0, 0]);
+            p.extend_from_slice(payload);
+            p
+        };
+        let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x04evil\x03com\x00\x00\x01\x00\x01");
+        let mut r = q.clone();
+        r[2] = 0x81;
+        let rule = "alert udp any any -> any any (app-layer-protocol:dns; sid:2;)\n";
+        let pkts = |v: &[(bool, &[u8])]| -> Vec<u64> {
+            let frames: Vec<Vec<u8>> = v.iter().map(|(ts, b)| udp(*ts, b)).collect();
+            run(rule, &frames).into_iter().map(|a| a.0).collect()
+        };
+        // Query, query, response, response: the first two packets of each direction carry a
+        // detection result (this packet's flag, then the flow's), as in Suricata 7.0.10.
+        assert_eq!(
+            pkts(&[(true, &q), (true, &q), (false, &r), (false, &r)]),
+            vec![1, 2, 3, 4]
+        );
+        // A first "query" that is not DNS fails its direction; the response is detected on its
+        // own and alerts, the later query does not (its direction failed).
+        let snmp = b"\x30\x40\x02\x01\x03\x30\x0f\x02\x03\x00\x91\xc8\x02\x02\x05\xdc";
+        assert_eq!(
+            pkts(&[(true, snmp), (false, &r), (true, &q), (false, &r)]),
+            vec![2, 4]
+        );
+    }
+
     #[test]
     fn dns_over_udp_is_inspected_on_the_query_packet() {
         let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
