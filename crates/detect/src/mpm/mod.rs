@@ -21,6 +21,8 @@
 mod ac;
 mod hs;
 
+use std::collections::HashMap;
+
 pub use ac::{AhoCorasickMpm, AhoCorasickScratch};
 pub use hs::{HyperscanMpm, HyperscanScratch};
 
@@ -118,21 +120,70 @@ impl MpmBuilder {
         self.patterns.is_empty()
     }
 
-    /// Build the matcher.
+    /// Build the matcher. Patterns with the same bytes and case are compiled once (ET Open's
+    /// fast patterns repeat: 2,504 TCP packet-rule patterns are 1,941 distinct, one HTTP
+    /// buffer's 6,909 are 3,456), and a hit reports every id added with them.
     pub fn build(self, kind: MpmKind) -> Result<BuiltMpm, MpmError> {
         if let Some(p) = self.patterns.iter().find(|p| p.bytes.is_empty()) {
             return Err(MpmError::EmptyPattern(p.id));
         }
-        Ok(match kind {
-            MpmKind::Hyperscan => BuiltMpm::Hyperscan(HyperscanMpm::build(&self.patterns)?),
-            MpmKind::AhoCorasick => BuiltMpm::AhoCorasick(AhoCorasickMpm::build(&self.patterns)?),
-        })
+        let mut index: HashMap<(&[u8], bool), usize> = HashMap::new();
+        let mut unique: Vec<PatternDef> = Vec::new();
+        let mut ids_of: Vec<Vec<u32>> = Vec::new();
+        for p in &self.patterns {
+            let k = *index
+                .entry((p.bytes.as_slice(), p.nocase))
+                .or_insert_with(|| {
+                    unique.push(PatternDef {
+                        id: unique.len() as u32,
+                        bytes: p.bytes.clone(),
+                        nocase: p.nocase,
+                    });
+                    ids_of.push(Vec::new());
+                    unique.len() - 1
+                });
+            ids_of[k].push(p.id);
+        }
+        let mut ids = IdMap::default();
+        for v in &ids_of {
+            ids.starts.push(ids.ids.len() as u32);
+            ids.ids.extend_from_slice(v);
+        }
+        ids.starts.push(ids.ids.len() as u32);
+        let backend = match kind {
+            MpmKind::Hyperscan => Backend::Hyperscan(HyperscanMpm::build(&unique)?),
+            MpmKind::AhoCorasick => Backend::AhoCorasick(AhoCorasickMpm::build(&unique)?),
+        };
+        Ok(BuiltMpm { backend, ids })
+    }
+}
+
+/// Distinct pattern index → the ids added with it: `ids[starts[i]..starts[i + 1]]`.
+#[derive(Debug, Default)]
+struct IdMap {
+    starts: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl IdMap {
+    fn of(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.ids.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 }
 
 /// Either backend behind one concrete type (what the engine stores).
 #[derive(Debug)]
-pub enum BuiltMpm {
+pub struct BuiltMpm {
+    backend: Backend,
+    ids: IdMap,
+}
+
+#[derive(Debug)]
+enum Backend {
     Hyperscan(HyperscanMpm),
     AhoCorasick(AhoCorasickMpm),
 }
@@ -147,17 +198,22 @@ pub enum BuiltScratch {
 impl BuiltMpm {
     /// The backend in use.
     pub fn kind(&self) -> MpmKind {
-        match self {
-            BuiltMpm::Hyperscan(_) => MpmKind::Hyperscan,
-            BuiltMpm::AhoCorasick(_) => MpmKind::AhoCorasick,
+        match self.backend {
+            Backend::Hyperscan(_) => MpmKind::Hyperscan,
+            Backend::AhoCorasick(_) => MpmKind::AhoCorasick,
         }
     }
 
-    /// Number of patterns.
+    /// Number of patterns added.
     pub fn len(&self) -> usize {
-        match self {
-            BuiltMpm::Hyperscan(m) => m.len(),
-            BuiltMpm::AhoCorasick(m) => m.len(),
+        self.ids.ids.len()
+    }
+
+    /// Number of distinct patterns compiled.
+    pub fn distinct(&self) -> usize {
+        match &self.backend {
+            Backend::Hyperscan(m) => m.len(),
+            Backend::AhoCorasick(m) => m.len(),
         }
     }
 
@@ -168,18 +224,24 @@ impl BuiltMpm {
 
     /// A scratch for this matcher.
     pub fn new_scratch(&self) -> BuiltScratch {
-        match self {
-            BuiltMpm::Hyperscan(m) => BuiltScratch::Hyperscan(m.new_scratch()),
-            BuiltMpm::AhoCorasick(m) => BuiltScratch::AhoCorasick(m.new_scratch()),
+        match &self.backend {
+            Backend::Hyperscan(m) => BuiltScratch::Hyperscan(m.new_scratch()),
+            Backend::AhoCorasick(m) => BuiltScratch::AhoCorasick(m.new_scratch()),
         }
     }
 
     /// Scan `hay` with a scratch made by this matcher (one of the other backend is replaced by a
     /// fresh one; a Hyperscan scratch of another database may be too small and miss matches).
     pub fn scan(&self, hay: &[u8], scratch: &mut BuiltScratch, on_match: &mut dyn FnMut(u32)) {
-        match (self, &mut *scratch) {
-            (BuiltMpm::Hyperscan(m), BuiltScratch::Hyperscan(s)) => m.scan(hay, s, on_match),
-            (BuiltMpm::AhoCorasick(m), BuiltScratch::AhoCorasick(s)) => m.scan(hay, s, on_match),
+        let ids = &self.ids;
+        let on = &mut |i: u32| {
+            for id in ids.of(i) {
+                on_match(*id);
+            }
+        };
+        match (&self.backend, &mut *scratch) {
+            (Backend::Hyperscan(m), BuiltScratch::Hyperscan(s)) => m.scan(hay, s, on),
+            (Backend::AhoCorasick(m), BuiltScratch::AhoCorasick(s)) => m.scan(hay, s, on),
             _ => {
                 *scratch = self.new_scratch();
                 self.scan(hay, scratch, on_match);

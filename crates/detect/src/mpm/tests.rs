@@ -61,6 +61,28 @@ fn basic_both_backends() {
 }
 
 #[test]
+fn repeated_patterns_compile_once_and_report_every_id() {
+    let pats = vec![
+        (1, b"abc".to_vec(), false),
+        (2, b"abc".to_vec(), false),
+        (1, b"abc".to_vec(), false),
+        (3, b"abc".to_vec(), true),
+        (4, b"zz".to_vec(), false),
+    ];
+    for kind in [MpmKind::Hyperscan, MpmKind::AhoCorasick] {
+        let mut b = MpmBuilder::new();
+        for (id, p, nocase) in &pats {
+            b.add(*id, p, *nocase);
+        }
+        let m = b.build(kind).expect("builds");
+        assert_eq!((m.len(), m.distinct()), (5, 3), "{kind:?}");
+        let got = run(kind, &pats, b"xxabcxx");
+        assert_eq!(got, BTreeMap::from([(1, 2), (2, 1), (3, 1)]), "{kind:?}");
+        assert_eq!(got, naive(&pats, b"xxabcxx"));
+    }
+}
+
+#[test]
 fn empty_matchers_and_patterns() {
     for kind in [MpmKind::Hyperscan, MpmKind::AhoCorasick] {
         assert!(run(kind, &[], b"anything").is_empty());
