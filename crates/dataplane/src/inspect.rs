@@ -467,11 +467,13 @@ impl FlowSide {
                 }
             }
             AppSlot::Detecting { first, unknown } => {
-                if unknown[d] {
-                    return false;
-                }
                 let take = data.len().min(DETECT_MAX.saturating_sub(first[d].len()));
                 first[d].extend_from_slice(&data[..take]);
+                if unknown[d] {
+                    // Gave up: its bytes wait (bounded) for the parser, should the other
+                    // direction find the protocol (Suricata keeps them in the stream).
+                    return false;
+                }
                 let det = detect_dir(dir, transport, &first[d], port, self.midstream);
                 match det.status {
                     Detect::Found(p) => {
@@ -492,6 +494,13 @@ impl FlowSide {
                             self.pd_pending[d] = true;
                             self.other_done = unknown[o];
                             self.other_first.clone_from(&bufs[o]);
+                            if unknown[o] {
+                                // The other direction already gave up: Suricata runs its
+                                // detection again now (TCPProtoDetectTriggerOpposingSide, its
+                                // data came first) and it ends FAILED, flagged on the flow.
+                                self.dir_proto[o] = DirProto::Failed;
+                                self.pd_pending[o] = true;
+                            }
                         }
                         let (fdir, odir) = if rev {
                             (dir.reversed(), dir)
@@ -528,8 +537,6 @@ impl FlowSide {
                                 }
                             }
                             self.app = AppSlot::Failed;
-                        } else {
-                            first[d] = Vec::new();
                         }
                     }
                 }
@@ -1868,6 +1875,38 @@ mod tests {
     }
 
     /// DNS over UDP: detected by port and content, the query inspected on the packet itself.
+    /// A UPnP `SUBSCRIBE` request (not among Suricata's HTTP methods) answered by
+    /// `HTTP/1.0 200 OK` (bench-mixed.pcap): the response direction is HTTP; the request
+    /// direction, given up before, is FAILED once the response is recognised, its bytes still
+    /// go to the parser (the completed request triggers raw inspection on that packet).
+    #[test]
+    fn request_direction_failed_once_the_response_is_http() {
+        let (c0, s0) = (100u32, 500u32);
+        let q = b"SUBSCRIBE /upnp/event HTTP/1.1\r\nHost: 192.168.0.1\r\n\r\n";
+        let a = b"HTTP/1.0 200 OK\r\nServer: UPnP/1.0\r\n\r\n";
+        let (l, r) = (q.len() as u32, a.len() as u32);
+        let pkts = vec![
+            tcp(true, SYN, c0, 0, b""),
+            tcp(false, SYN | ACK, s0, c0 + 1, b""),
+            tcp(true, ACK, c0 + 1, s0 + 1, b""),
+            tcp(true, PSH_ACK, c0 + 1, s0 + 1, q),
+            tcp(false, ACK, s0 + 1, c0 + 1 + l, b""),
+            tcp(false, PSH_ACK, s0 + 1, c0 + 1 + l, a),
+            tcp(true, ACK, c0 + 1 + l, s0 + 1 + r, b""),
+            tcp(true, ACK, c0 + 1 + l, s0 + 1 + r, b""),
+        ];
+        let got = run(
+            "alert tcp any any -> any any (app-layer-protocol:http; sid:1;)\n\
+             alert tcp any any -> any any (app-layer-protocol:!http; flow:to_server; \
+             content:\"SUBSCRIBE\"; sid:3;)\n",
+            &pkts,
+        );
+        let got: Vec<(u64, Vec<u32>)> = got.into_iter().map(|a| (a.0, a.1)).collect();
+        // The request is inspected with its direction FAILED on the ACK of the response; the
+        // response direction's PD flag lands on the next server packet (none here).
+        assert_eq!(got, vec![(7, vec![3])]);
+    }
+
     #[test]
     fn udp_dns_detection_is_per_direction_with_suricatas_flags() {
         // IPv4/UDP between 10.0.0.2:12345 (client) and 10.0.0.1:53, `to_server` or back.
