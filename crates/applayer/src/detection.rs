@@ -198,6 +198,40 @@ fn tls_status(d: &[u8]) -> Detect {
     }
 }
 
+/// Suricata 7.0.10's TLS patterns (app-layer-ssl.c) of direction `dir`: to the server a record
+/// header `|16 03 0x|` or `|01 03 0x|` (x <= 3) at offset 0, or `|01 00 02|` at offset 2 (an
+/// SSLv2 hello) confirmed by its probe (high bit of the first byte); to the client an alert,
+/// handshake or application-data record header `|15|`/`|16|`/`|17| 03 0x`; and to the server
+/// on port 443 (stock `tls.detection-ports`) the probe alone.
+fn tls_dir_status(dir: Direction, d: &[u8], port: u16) -> Detect {
+    let versioned =
+        |first: &[u8]| d.len() >= 3 && first.contains(&d[0]) && d[1] == 0x03 && d[2] <= 0x03;
+    let sslv2 = |d: &[u8]| d.len() >= 3 && d[0] & 0x80 != 0 && d[2] == 0x01;
+    match dir {
+        Direction::ToServer => {
+            if versioned(&[0x16, 0x01]) {
+                return Detect::Found(AppProto::Tls);
+            }
+            if d.get(2..5) == Some(&[0x01, 0x00, 0x02][..]) && sslv2(d) {
+                return Detect::Found(AppProto::Tls);
+            }
+            if port == 443 && sslv2(d) {
+                return Detect::Found(AppProto::Tls);
+            }
+        }
+        Direction::ToClient => {
+            if versioned(&[0x15, 0x16, 0x17]) {
+                return Detect::Found(AppProto::Tls);
+            }
+        }
+    }
+    if d.len() < 5 {
+        Detect::NeedMore
+    } else {
+        Detect::Unknown
+    }
+}
+
 fn dns_status(transport: Transport, d: &[u8], port: u16) -> Detect {
     if port != 53 {
         return Detect::Unknown;
@@ -340,8 +374,8 @@ fn smb_status(d: &[u8], port: u16) -> Detect {
 /// Tri-state detection on the first bytes of `dir` of a flow. `port_hint` is the server port.
 ///
 /// HTTP is recognised here by a request or a response in either direction (the check the HTTP
-/// parser resumes on after a gap); the data plane uses [`detect_dir`], which has Suricata's
-/// per-direction HTTP patterns.
+/// parser resumes on after a gap), TLS by a handshake record either way; the data plane uses
+/// [`detect_dir`], which has Suricata's per-direction HTTP and TLS patterns.
 pub fn detect_status(
     dir: Direction,
     transport: Transport,
@@ -353,7 +387,7 @@ pub fn detect_status(
         transport,
         first_bytes,
         port_hint,
-        http_message_status(first_bytes),
+        (http_message_status(first_bytes), tls_status(first_bytes)),
     )
 }
 
@@ -368,8 +402,8 @@ pub struct Detection {
 
 /// Suricata 7.0.10's protocol detection on the first bytes of `dir` of a TCP flow (or one UDP
 /// payload): its patterns of that direction (HTTP requests to the server, `HTTP/0.9`,
-/// `HTTP/1.0`, `HTTP/1.1` status lines to the client; TLS, SMB, FTP, SMTP, SSH as in
-/// [`detect_status`]) and its probing parsers by the server port. With `midstream` (Suricata's
+/// `HTTP/1.0`, `HTTP/1.1` status lines to the client; TLS record headers of each direction;
+/// SMB, FTP, SMTP, SSH as in [`detect_status`]) and its probing parsers by the server port. With `midstream` (Suricata's
 /// `stream.midstream`, which applies to every flow) a TCP direction none of whose own patterns
 /// matched also tries the other direction's patterns, and gives up only once both directions'
 /// pattern depths are reached.
@@ -385,7 +419,10 @@ pub fn detect_dir(
         transport,
         first_bytes,
         port_hint,
-        http_status(dir, first_bytes),
+        (
+            http_status(dir, first_bytes),
+            tls_dir_status(dir, first_bytes, port_hint),
+        ),
     );
     if !midstream || transport != Transport::Tcp || matches!(own, Detect::Found(_)) {
         return Detection {
@@ -397,7 +434,7 @@ pub fn detect_dir(
     let mut need_more = own == Detect::NeedMore || first_bytes.len() < pm_depth(rdir);
     for st in [
         http_status(rdir, first_bytes),
-        tls_status(first_bytes),
+        tls_dir_status(rdir, first_bytes, 0),
         text_status(rdir, first_bytes),
     ] {
         match st {
@@ -427,14 +464,13 @@ fn one_way(
     transport: Transport,
     first_bytes: &[u8],
     port_hint: u16,
-    http: Detect,
+    (http, tls): (Detect, Detect),
 ) -> Detect {
     let mut need_more = false;
     if transport == Transport::Tcp {
-        // TLS in both directions; the others with Suricata's directions.
         for st in [
             http,
-            tls_status(first_bytes),
+            tls,
             smb_status(first_bytes, port_hint),
             text_status(dir, first_bytes),
         ] {
@@ -473,6 +509,20 @@ fn pm_depth(dir: Direction) -> usize {
 /// Bytes Suricata 7.0.10's TCP pattern matcher needs before it gives a direction up.
 const PM_DEPTH_TOSERVER: usize = 17;
 const PM_DEPTH_TOCLIENT: usize = 8;
+
+/// Whether the probing parser of `other`, the protocol the other direction was found to be,
+/// recognises `d` (Suricata runs it on a direction's bytes, whatever the ports, once the other
+/// direction is known): TLS's SSLv2 probe to the server. SMB's and DNS's probes are not run
+/// again here: on their detection ports they already ran on these bytes and gave up (Suricata
+/// masks them), and elsewhere their patterns need the bytes anyway.
+pub fn other_side_probe(other: AppProto, dir: Direction, transport: Transport, d: &[u8]) -> bool {
+    match (other, transport) {
+        (AppProto::Tls, Transport::Tcp) => {
+            dir == Direction::ToServer && d.len() >= 3 && d[0] & 0x80 != 0 && d[2] == 0x01
+        }
+        _ => false,
+    }
+}
 
 /// Suricata 7.0.10's detection of one UDP datagram (`AppLayerHandleUdp` runs it on the first
 /// datagram of each direction): the DNS probing parser, registered on destination port 53
@@ -781,6 +831,58 @@ mod tests {
             detect_dir(TC, Transport::Tcp, &[b'z'; 17], 80, true).status,
             Detect::Unknown
         );
+    }
+
+    /// Suricata's TLS patterns per direction: handshake (or `|01 03 0x|`) records to the
+    /// server, alert/handshake/application-data records to the client (a server whose first
+    /// record is an alert, as in bench-mixed.pcap), SSLv2 hellos by the `|01 00 02|` pattern or
+    /// on port 443, and the SSLv2 probe on the request side once the response is TLS.
+    #[test]
+    fn tls_patterns_are_per_direction() {
+        let st = |dir, b: &[u8], port| detect_dir(dir, Transport::Tcp, b, port, false).status;
+        let tls = Detect::Found(AppProto::Tls);
+        let ch = b"\x16\x03\x01\x00\xcf\x01\x00\x00\xcb\x03\x03\x72\xa7\xb8\x95\x58\x91";
+        assert_eq!(st(TS, ch, 4443), tls);
+        assert_eq!(st(TC, ch, 4443), tls);
+        let alert_first =
+            b"\x15\x03\x03\x00\x02\x01\x70\x16\x03\x03\x00\x41\x02\x00\x00\x3d\x03\x03\xff";
+        assert_eq!(st(TC, alert_first, 443), tls);
+        assert_eq!(st(TS, alert_first, 443), Detect::Unknown);
+        assert_eq!(st(TC, b"\x17\x03\x03\x01\x00abcdefghijkl", 443), tls);
+        assert_eq!(
+            st(TS, b"\x17\x03\x03\x01\x00abcdefghijkl", 443),
+            Detect::Unknown
+        );
+        assert_eq!(
+            st(TS, b"\x16\x03\x04\x01\x00abcdefghijkl", 443),
+            Detect::Unknown
+        );
+        // SSLv2 client hello, version 2: the pattern at offset 2, any port.
+        let v2 = b"\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10\x07\x00\xc0\x05\x00\x80";
+        assert_eq!(st(TS, v2, 8000), tls);
+        // SSLv2-framed hello for TLS 1.2 (bench-mixed.pcap, port 4430): only on port 443, or
+        // once the response was found to be TLS.
+        let v2_tls12 = b"\x80\x32\x01\x03\x03\x00\x09\x00\x00\x00\x20\x00\x00\x03\x02\x00\x80";
+        assert_eq!(st(TS, v2_tls12, 4430), Detect::Unknown);
+        assert_eq!(st(TS, v2_tls12, 443), tls);
+        assert!(other_side_probe(
+            AppProto::Tls,
+            TS,
+            Transport::Tcp,
+            v2_tls12
+        ));
+        assert!(!other_side_probe(
+            AppProto::Tls,
+            TC,
+            Transport::Tcp,
+            v2_tls12
+        ));
+        assert!(!other_side_probe(
+            AppProto::Http,
+            TS,
+            Transport::Tcp,
+            v2_tls12
+        ));
     }
 
     /// Suricata's UDP DNS probe, on datagrams from bench-mixed.pcap: an inverse query with no

@@ -44,7 +44,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use seawall_applayer::{
-    detect_dir, AppEvent, AppProto, AppState, Detect, EventKind, Limits, Transport as AppTransport,
+    detect_dir, detection::other_side_probe, AppEvent, AppProto, AppState, Detect, EventKind,
+    Limits, Transport as AppTransport,
 };
 use seawall_detect::{
     Alert, AppInput, DetectCtx, DirProto, Engine, FlowDetect, FlowInfo, PacketInfo, TxAlerted,
@@ -450,10 +451,15 @@ impl FlowSide {
                             .len()
                             .min(DETECT_MAX.saturating_sub(self.other_first.len()));
                         self.other_first.extend_from_slice(&data[..take]);
+                        let known = a.proto();
                         match detect_dir(dir, transport, &self.other_first, port, self.midstream)
                             .status
                         {
                             Detect::Found(q) => DirProto::Known(q),
+                            // The known protocol's probing parser runs on this side too.
+                            _ if other_side_probe(known, dir, transport, &self.other_first) => {
+                                DirProto::Known(known)
+                            }
                             Detect::NeedMore if self.other_first.len() < DETECT_MAX => {
                                 DirProto::Unknown
                             }
@@ -497,8 +503,15 @@ impl FlowSide {
                             if unknown[o] {
                                 // The other direction already gave up: Suricata runs its
                                 // detection again now (TCPProtoDetectTriggerOpposingSide, its
-                                // data came first) and it ends FAILED, flagged on the flow.
-                                self.dir_proto[o] = DirProto::Failed;
+                                // data came first) with this protocol's probing parser, else
+                                // it ends FAILED; flagged on the flow.
+                                let od = dir.reversed();
+                                self.dir_proto[o] = if other_side_probe(p, od, transport, &bufs[o])
+                                {
+                                    DirProto::Known(p)
+                                } else {
+                                    DirProto::Failed
+                                };
                                 self.pd_pending[o] = true;
                             }
                         }
