@@ -29,6 +29,7 @@
 pub mod detection;
 pub mod dns;
 pub mod http;
+pub mod ssh;
 pub mod tls;
 pub mod transform;
 
@@ -43,7 +44,8 @@ use tls::{TlsState, TlsTx};
 
 /// Application-layer protocols this crate detects: HTTP, TLS and DNS are parsed; SMB, FTP, SMTP
 /// and SSH are only detected (their rules inspect the raw payload and stream once the flow is
-/// known to be that protocol, as Suricata's do).
+/// known to be that protocol, as Suricata's do); SSH's record framing is followed to end
+/// inspection once both sides sent NEWKEYS ([`AppState::no_inspection`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AppProto {
     Http,
@@ -296,6 +298,8 @@ enum Parser {
     Http(Box<HttpState>),
     Tls(Box<TlsState>),
     Dns(DnsState),
+    /// SSH: only the record framing, to know when both sides sent NEWKEYS.
+    Ssh(Box<ssh::SshTracker>),
     /// A protocol that is detected but not parsed: bytes are ignored.
     Detected,
 }
@@ -317,7 +321,8 @@ impl AppState {
             AppProto::Http => Parser::Http(Box::default()),
             AppProto::Tls => Parser::Tls(Box::default()),
             AppProto::Dns => Parser::Dns(DnsState::new(transport == Transport::Tcp)),
-            AppProto::Smb | AppProto::Ftp | AppProto::Smtp | AppProto::Ssh => Parser::Detected,
+            AppProto::Ssh => Parser::Ssh(Box::default()),
+            AppProto::Smb | AppProto::Ftp | AppProto::Smtp => Parser::Detected,
         };
         AppState {
             proto,
@@ -351,6 +356,7 @@ impl AppState {
             Parser::Http(h) => h.feed(dir, ts, data, &self.limits, &mut self.counters, events),
             Parser::Tls(t) => t.feed(dir, ts, data, &self.limits, &mut self.counters, events),
             Parser::Dns(d) => d.feed(dir, ts, data, &self.limits, &mut self.counters, events),
+            Parser::Ssh(s) => s.feed(dir_index(dir), data),
             Parser::Detected => {}
         }
     }
@@ -363,6 +369,7 @@ impl AppState {
             Parser::Http(h) => h.gap(dir),
             Parser::Tls(t) => t.gap(dir),
             Parser::Dns(d) => d.gap(dir),
+            Parser::Ssh(s) => s.gap(dir_index(dir)),
             Parser::Detected => {}
         }
     }
@@ -381,7 +388,7 @@ impl AppState {
             Parser::Http(h) => h.tx(tx_id).map(TxBuffers::Http),
             Parser::Tls(t) => (tx_id == 0).then_some(TxBuffers::Tls(t.tx())),
             Parser::Dns(d) => d.tx(tx_id).map(TxBuffers::Dns),
-            Parser::Detected => None,
+            Parser::Ssh(_) | Parser::Detected => None,
         }
     }
 
@@ -392,6 +399,7 @@ impl AppState {
                 Parser::Http(h) => h.mem(),
                 Parser::Tls(t) => t.mem(),
                 Parser::Dns(d) => d.mem(),
+                Parser::Ssh(_) => std::mem::size_of::<ssh::SshTracker>(),
                 Parser::Detected => 0,
             }
     }
@@ -409,8 +417,16 @@ impl AppState {
                             * (std::mem::size_of::<DnsTx>()
                                 + 32 * (256 + std::mem::size_of::<dns::DnsQuestion>()))
                 }
-                AppProto::Smb | AppProto::Ftp | AppProto::Smtp | AppProto::Ssh => 0,
+                AppProto::Ssh => std::mem::size_of::<ssh::SshTracker>(),
+                AppProto::Smb | AppProto::Ftp | AppProto::Smtp => 0,
             }
+    }
+
+    /// The flow's app layer asked for inspection to end (SSH: both sides sent NEWKEYS), as
+    /// Suricata's no-inspection/no-reassembly parser flags: no more reassembly, parsing or
+    /// payload inspection for the flow.
+    pub fn no_inspection(&self) -> bool {
+        matches!(&self.parser, Parser::Ssh(s) if s.no_inspection())
     }
 }
 

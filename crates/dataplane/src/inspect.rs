@@ -361,6 +361,10 @@ struct FlowSide {
     alerted: TxAlerted,
     /// IPS: a verdict dropped this (tunnel) flow; its later packets are dropped uninspected.
     dropped: bool,
+    /// The app layer ended inspection (SSH: both sides sent NEWKEYS; Suricata's no-inspection
+    /// and no-reassembly parser flags): no more reassembly or parsing, and the later packets
+    /// are inspected without payload.
+    no_inspect: bool,
 }
 
 impl FlowSide {
@@ -392,6 +396,7 @@ impl FlowSide {
             bodies: Vec::new(),
             alerted: TxAlerted::default(),
             dropped: false,
+            no_inspect: false,
         }
     }
 
@@ -693,6 +698,10 @@ fn deliver(
     let mut reversed = false;
     for dd in [Direction::ToServer, Direction::ToClient] {
         while let Some(chunk) = streams.pending(h, dd) {
+            if side.no_inspect {
+                streams.consume(h, dd);
+                continue;
+            }
             if chunk.gap_before > 0 {
                 if let AppSlot::Known(a) = &mut side.app {
                     a.gap(dd);
@@ -970,6 +979,53 @@ fn without_payload<'a>(pkt: &InnerPacket<'a>) -> InnerPacket<'a> {
         Transport::Other { .. } => Transport::Other { payload: &[] },
         t => t,
     };
+    p
+}
+
+/// A payload-less TCP ACK from `src` to `dst` (a stream flush pseudo packet).
+fn flush_packet(
+    src: (core::net::IpAddr, u16),
+    dst: (core::net::IpAddr, u16),
+    proto: u8,
+) -> InnerPacket<'static> {
+    InnerPacket {
+        version: if src.0.is_ipv4() {
+            IpVersion::V4
+        } else {
+            IpVersion::V6
+        },
+        src: src.0,
+        dst: dst.0,
+        ip_proto: proto,
+        ttl: 0,
+        tos: 0,
+        fragment: None,
+        header_len: 0,
+        ip_len: 0,
+        ip_payload: &[],
+        transport: Transport::Tcp {
+            ports: Ports {
+                src: src.1,
+                dst: dst.1,
+            },
+            flags: TcpFlags(TcpFlags::ACK),
+            seq: 0,
+            ack: 0,
+            window: 0,
+            urgent: 0,
+            options: &[],
+            payload: &[],
+        },
+    }
+}
+
+/// `pkt` with an empty TCP payload (Suricata's no-payload-inspection packet flag: header
+/// rules only).
+fn tcp_without_payload<'a>(pkt: &InnerPacket<'a>) -> InnerPacket<'a> {
+    let mut p = *pkt;
+    if let Transport::Tcp { payload, .. } = &mut p.transport {
+        *payload = &[];
+    }
     p
 }
 
@@ -1508,6 +1564,8 @@ impl Inspector {
                 let dir = fi.direction;
                 side.pd_now = core::mem::take(&mut side.pd_pending[dir.index()]);
                 let mut stream_added = false;
+                // Inspection ended on an earlier packet: this one is seen without payload.
+                let no_payload = side.no_inspect;
                 let mut app_reversed = false;
                 let events = &mut self.events;
                 match pkt.transport {
@@ -1588,6 +1646,13 @@ impl Inspector {
                     _ => {}
                 }
                 side.on_events(events);
+                // Suricata flushes both raw streams when parsing set the no-inspection flag
+                // (StreamTcpDetectLogFlush: a pseudo packet of this packet's direction, then of
+                // the other, inspected before it), then stops reassembly and payload inspection
+                // for the flow.
+                let flush_now =
+                    !side.no_inspect && matches!(&side.app, AppSlot::Known(a) if a.no_inspection());
+                side.no_inspect |= flush_now;
                 // Protocol detection reversed the flow: so is this packet (Suricata's
                 // PacketSwap + FlowSwap).
                 let fi = if app_reversed {
@@ -1604,12 +1669,72 @@ impl Inspector {
                         t.seq_size(Direction::ToClient),
                     ]
                 });
+                if flush_now {
+                    let st = fref.stats();
+                    for dd in [fi.direction, fi.direction.reversed()] {
+                        let (src, dst) = match dd {
+                            Direction::ToServer => (st.client, st.server),
+                            Direction::ToClient => (st.server, st.client),
+                        };
+                        let fpkt = flush_packet(src, dst, st.proto);
+                        let ffi = FlowInfo {
+                            flow_id: fi.flow_id,
+                            direction: dd,
+                            flags: PacketFlags(if fi.flags.contains(PacketFlags::ESTABLISHED) {
+                                PacketFlags::ESTABLISHED
+                            } else {
+                                0
+                            }),
+                        };
+                        self.alerts.clear();
+                        self.counters.inspected += 1;
+                        let (fv, (fp, fm, ft)) = run_detect(
+                            &self.engine,
+                            &mut self.ctx,
+                            side,
+                            PacketInfo::new(ts, &fpkt, &[]).with_flow(ffi),
+                            false,
+                            true,
+                            self.raw_chunk,
+                            fref.data_mut(),
+                            &mut self.alerts,
+                            &mut self.counters,
+                        );
+                        if !self.alerts.is_empty() {
+                            self.counters.alerts += self.alerts.len() as u64;
+                            sink(&AlertEvent {
+                                ts,
+                                pcap_cnt: 0,
+                                pkt: &fpkt,
+                                l3: &[],
+                                flow: Some(ffi),
+                                origin: Origin::Gwlb,
+                                gwlb: None,
+                                reassembled: false,
+                                alerts: &self.alerts,
+                                verdict: fv,
+                                app_proto: fp,
+                                app_meta: fm,
+                                app_tx: ft,
+                                tunnel: None,
+                            });
+                        }
+                        self.alerts.clear();
+                    }
+                }
+                let bare;
+                let info = if no_payload {
+                    bare = tcp_without_payload(pkt);
+                    PacketInfo { pkt: &bare, ..info }
+                } else {
+                    info
+                };
                 let (v, (proto, meta, tx)) = run_detect(
                     &self.engine,
                     &mut self.ctx,
                     side,
                     info.with_flow(fi),
-                    stream_added,
+                    stream_added && !no_payload,
                     false,
                     self.raw_chunk,
                     fref.data_mut(),
@@ -1916,6 +2041,49 @@ mod tests {
     }
 
     /// Which first bytes Suricata's detection takes as going the other way.
+    /// SSH: once both sides' NEWKEYS are parsed (the client's, on the server's ACK of it), both
+    /// raw streams are flushed by pseudo packets before that packet, and the later packets are
+    /// inspected without payload: header rules still match, payload rules no more.
+    #[test]
+    fn ssh_newkeys_both_ways_ends_payload_inspection() {
+        let (c0, s0) = (100u32, 500u32);
+        let newkeys = [0u8, 0, 0, 12, 10, 21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut cli = b"SSH-2.0-c\r\n".to_vec();
+        cli.extend_from_slice(&newkeys);
+        let mut srv = b"SSH-2.0-srvbanner\r\n".to_vec();
+        srv.extend_from_slice(&newkeys);
+        let (c1, s1) = (c0 + 1 + cli.len() as u32, s0 + 1 + srv.len() as u32);
+        let pkts = vec![
+            tcp(true, SYN, c0, 0, b""),
+            tcp(false, SYN | ACK, s0, c0 + 1, b""),
+            tcp(true, ACK, c0 + 1, s0 + 1, b""),
+            tcp(false, PSH_ACK, s0 + 1, c0 + 1, &srv),
+            tcp(true, ACK, c0 + 1, s1, b""),
+            tcp(true, PSH_ACK, c0 + 1, s1, &cli),
+            tcp(false, ACK, s1, c1, b""),
+            tcp(true, PSH_ACK, c1, s1, b"secret bytes"),
+            tcp(false, ACK, s1, c1 + 12, b""),
+        ];
+        let rules = "alert tcp any any -> any 80 (flow:established,to_server; content:\"secret\"; sid:1;)\n\
+                     alert tcp any any -> any 80 (flow:established,to_server; sid:4;)\n\
+                     alert ssh any any -> any any (content:\"srvbanner\"; sid:3;)\n";
+        let out = run(rules, &pkts);
+        let hits = |sid: u32| -> Vec<u64> {
+            out.iter()
+                .filter(|(_, s, _, _)| s.contains(&sid))
+                .map(|(n, _, _, _)| *n)
+                .collect()
+        };
+        assert_eq!(hits(1), Vec::<u64>::new(), "{out:?}");
+        // The server's stream is inspected on the to-client flush pseudo packet.
+        assert_eq!(hits(3), vec![0], "{out:?}");
+        // Header-only rules still see packet 8 (to the server, payload not inspected).
+        assert!(hits(4).contains(&8), "{out:?}");
+        assert!(out
+            .iter()
+            .all(|(_, _, p, _)| p.is_none() || *p == Some("ssh")));
+    }
+
     #[test]
     fn app_data_seen_in_the_other_direction() {
         let (ts, tc) = (Direction::ToServer, Direction::ToClient);
