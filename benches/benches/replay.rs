@@ -3,18 +3,21 @@
 //! worker thread each (Suricata `--runmode single`, Hyperscan, with the corpus oracle config from
 //! `oracle/make-oracle-yaml.sh`; `seawall replay --workers 1`, release build).
 //!
-//! Method, the same for both: each tool runs twice, once on the full capture and once on a
-//! one-packet capture (its first packet). Rule-load time = wall time of the one-packet run
-//! (process start, rule loading and compilation, one packet, exit); inspection time = full run
-//! minus one-packet run (this includes each tool's end-of-capture work: flow timeouts, shutdown).
-//! The headline throughput ratio uses each tool's own packet-processing time instead: Suricata's
-//! `time elapsed` (suricata.log, engine start to stop) and Seawall's `inspect_seconds`
-//! (`replay-stats.json`, first frame to last record written). Also reported: how many of
+//! Method, the same for both: each tool runs once on a one-packet capture (its first packet)
+//! and `SEAWALL_BENCH_ROUNDS` (default 3) times on the full capture, the two tools alternating.
+//! Rule-load time = wall time of the one-packet run (process start, rule loading and
+//! compilation, one packet, exit); inspection time = median full run minus one-packet run (this
+//! includes each tool's end-of-capture work: flow timeouts, shutdown). The headline throughput
+//! ratio uses each tool's own packet-processing time instead, the median over the rounds:
+//! Suricata's `time elapsed` (suricata.log, engine start to stop) and Seawall's `inspect_seconds`
+//! (`replay-stats.json`, first frame to last record written); the per-round ratios are printed
+//! too. Also reported: how many of
 //! Suricata's alerts (sid, src, dst) Seawall raises (stream reassembly and the HTTP/TLS/DNS app layer
 //! are on; what differs is explained in `tests/tests/differential.rs::bench_mixed_et_open`).
 //!
 //! Prints the ratios and writes `target/bench-results/replay.json`.
-//! Run: `cargo bench -p seawall-benches --bench replay` (env: `SEAWALL_CORPUS`, `SURICATA`).
+//! Run: `cargo bench -p seawall-benches --bench replay` (env: `SEAWALL_CORPUS`, `SURICATA`,
+//! `SEAWALL_BENCH_ROUNDS`).
 #![allow(clippy::print_stdout)]
 
 use std::collections::BTreeMap;
@@ -84,6 +87,47 @@ fn eve_keys(eve: &Path) -> BTreeMap<String, i64> {
         *m.entry(k).or_insert(0) += 1;
     }
     m
+}
+
+/// Suricata's own packet-processing time: `time elapsed` in its log (engine start to stop).
+fn suricata_engine_seconds(log: &Path) -> f64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let rest = &l[l.find("time elapsed ")? + "time elapsed ".len()..];
+            rest.trim().trim_end_matches('s').parse::<f64>().ok()
+        })
+        .unwrap_or_else(|| panic!("{} has no `time elapsed`", log.display()))
+}
+
+/// Seawall's own packet-processing time: `inspect_seconds` in `replay-stats.json`.
+fn seawall_inspect_seconds(stats: &Path) -> f64 {
+    let text = std::fs::read_to_string(stats)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", stats.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("replay-stats.json is JSON");
+    v["inspect_seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{} has no inspect_seconds", stats.display()))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn median_duration(v: &[Duration]) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    s[s.len() / 2]
+}
+
+fn join_f64(v: &[f64], unit: &str) -> String {
+    v.iter()
+        .map(|x| format!("{x:.2}{unit}"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn main() {
@@ -167,11 +211,37 @@ fn main() {
         )
     };
 
-    println!("replay bench: {} with {}", pcap.display(), rules.display());
+    // Full runs alternate between the two tools `rounds` times (env `SEAWALL_BENCH_ROUNDS`,
+    // default 3); the headline ratio is the ratio of the medians, so one disturbed run on a
+    // shared machine does not decide it. The last round's outputs are the ones compared.
+    let rounds: usize = std::env::var("SEAWALL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(3);
+    println!(
+        "replay bench: {} with {} ({rounds} alternating rounds)",
+        pcap.display(),
+        rules.display()
+    );
     let suri_load = suri(&one, "suricata-one");
-    let suri_full = suri(&pcap, "suricata-full");
     let sw_load = sw(&one, "seawall-one");
-    let sw_full = sw(&pcap, "seawall-full");
+    let mut suri_fulls = Vec::new();
+    let mut sw_fulls = Vec::new();
+    let mut suri_engines = Vec::new();
+    let mut sw_engines = Vec::new();
+    for _ in 0..rounds {
+        suri_fulls.push(suri(&pcap, "suricata-full"));
+        suri_engines.push(suricata_engine_seconds(
+            &work.join("suricata-full/suricata.log"),
+        ));
+        sw_fulls.push(sw(&pcap, "seawall-full"));
+        sw_engines.push(seawall_inspect_seconds(
+            &work.join("seawall-full/replay-stats.json"),
+        ));
+    }
+    let suri_full = median_duration(&suri_fulls);
+    let sw_full = median_duration(&sw_fulls);
 
     let stats: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(work.join("seawall-full/replay-stats.json"))
@@ -184,16 +254,14 @@ fn main() {
     let suri_inspect = (secs(suri_full) - secs(suri_load)).max(1e-3);
     let sw_inspect = (secs(sw_full) - secs(sw_load)).max(1e-3);
     let wall_throughput_ratio = suri_inspect / sw_inspect;
-    let log = std::fs::read_to_string(work.join("suricata-full/suricata.log")).unwrap_or_default();
-    let suri_engine = log
-        .lines()
-        .find_map(|l| {
-            let rest = &l[l.find("time elapsed ")? + "time elapsed ".len()..];
-            rest.trim().trim_end_matches('s').parse::<f64>().ok()
-        })
-        .expect("suricata.log has `time elapsed`");
-    let sw_engine = stats["inspect_seconds"].as_f64().unwrap_or(f64::MAX);
+    let suri_engine = median(&suri_engines);
+    let sw_engine = median(&sw_engines);
     let throughput_ratio = suri_engine / sw_engine;
+    let round_ratios: Vec<f64> = suri_engines
+        .iter()
+        .zip(&sw_engines)
+        .map(|(a, b)| a / b)
+        .collect();
     let load_ratio = secs(suri_load) / secs(sw_load).max(1e-3);
 
     let want = eve_keys(&work.join("suricata-full/eve.json"));
@@ -226,16 +294,24 @@ fn main() {
         stats["rules_loaded"]
     );
     println!(
-        "  packet processing (each tool's own clock): suricata {suri_engine:.2} s, seawall {sw_engine:.2} s"
+        "  packet processing (each tool's own clock, median of {rounds}): suricata {suri_engine:.2} s, \
+         seawall {sw_engine:.2} s; per round: suricata {}, seawall {}, ratio {}",
+        join_f64(&suri_engines, "s"),
+        join_f64(&sw_engines, "s"),
+        join_f64(&round_ratios, "x")
     );
     println!(
         "  throughput ratio (seawall / suricata): {throughput_ratio:.2}x on own clocks, \
          {wall_throughput_ratio:.2}x on wall time (goal >= 1.5x); \
          rule-load ratio (suricata / seawall time): {load_ratio:.2}x (goal >= 5x)"
     );
+    let keys_equal = want.keys().filter(|k| got.contains_key(*k)).count();
     println!(
-        "  alerts: {common} of Suricata's {suri_alerts} (sid, src, dst) also raised by Seawall \
-         (differences: tests/tests/differential.rs::bench_mixed_et_open)"
+        "  alerts: {common} of Suricata's {suri_alerts} alerts matched one for one on (sid, src, dst); \
+         distinct (sid, src, dst): {keys_equal} equal of Suricata's {} and Seawall's {} \
+         (differences: tests/tests/differential.rs::bench_mixed_et_open)",
+        want.len(),
+        got.len()
     );
     let report = serde_json::json!({
         "capture": pcap.display().to_string(),
@@ -257,10 +333,15 @@ fn main() {
             "alerts": sw_alerts,
             "internal": stats,
         },
+        "rounds": rounds,
+        "suricata_engine_seconds_per_round": suri_engines,
+        "seawall_inspect_seconds_per_round": sw_engines,
+        "throughput_ratio_per_round": round_ratios,
         "throughput_ratio": throughput_ratio,
         "wall_throughput_ratio": wall_throughput_ratio,
         "rule_load_ratio": load_ratio,
         "alerts_in_common": common,
+        "alert_keys_equal": keys_equal,
     });
     let path = out.join("replay.json");
     std::fs::write(
