@@ -53,6 +53,8 @@ pub const DEFAULT_WINDOW: usize = 256;
 pub const DEFAULT_WINDOW_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default wait for returns after the last send.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default [`ExchangeOptions::settle`].
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(20);
 /// Default SO_RCVBUF / SO_SNDBUF request per socket (the kernel may cap it at rmem_max/wmem_max).
 pub const DEFAULT_SOCKET_BUFFER: usize = 4 << 20;
 
@@ -79,6 +81,9 @@ pub struct ExchangeOptions {
     pub window_timeout: Duration,
     /// How long to wait for returns after the last send.
     pub timeout: Duration,
+    /// Once every datagram sent is back, how long to keep receiving so that late duplicates
+    /// and unexpected datagrams are counted too (bounded by `timeout` after the last send).
+    pub settle: Duration,
     /// Number of sockets (outer source ports).
     pub sockets: usize,
     /// Local address to bind; `None`: loopback when the target is loopback, else unspecified.
@@ -100,6 +105,7 @@ impl Default for ExchangeOptions {
             window: DEFAULT_WINDOW,
             window_timeout: DEFAULT_WINDOW_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            settle: DEFAULT_SETTLE,
             sockets: crate::wrap::DEFAULT_SOCKETS,
             bind: None,
             socket_buffer: DEFAULT_SOCKET_BUFFER,
@@ -595,6 +601,8 @@ impl<'o> Engine<'o> {
         let mut events = vec![EpollEvent::empty(); 256];
         let mut next = datagrams.next();
         let n = self.pool.len();
+        // When every datagram sent was back (all sent): the settle period starts there.
+        let mut all_back: Option<Instant> = None;
         loop {
             let now = Instant::now();
             self.expire(now);
@@ -631,8 +639,18 @@ impl<'o> Engine<'o> {
                 (true, None) => Some(now), // nothing was sent
                 _ => None,
             };
+            let final_deadline = match final_deadline {
+                Some(deadline) if outstanding == 0 => {
+                    let settled = *all_back.get_or_insert(now) + self.opts.settle;
+                    Some(deadline.min(settled))
+                }
+                other => {
+                    all_back = None;
+                    other
+                }
+            };
             if let Some(deadline) = final_deadline {
-                if outstanding == 0 || now >= deadline {
+                if now >= deadline {
                     break;
                 }
             }

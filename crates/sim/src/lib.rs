@@ -151,6 +151,7 @@ impl SimConfig {
             window: self.window,
             window_timeout: seconds("window_timeout", self.window_timeout)?,
             timeout: seconds("timeout", self.timeout)?,
+            settle: crate::exchange::DEFAULT_SETTLE,
             sockets: self.sockets,
             bind: self.bind,
             socket_buffer: self.socket_buffer,
