@@ -628,6 +628,78 @@ fn reload_under_load_loses_nothing_switches_rules_and_keeps_them_on_error() {
     );
 }
 
+/// `detect.threshold_file`: its `suppress` silences a rule from the start; a reload re-reads it;
+/// a threshold file with a line that does not parse fails the reload (naming the file and the
+/// line) and the running rules, with their suppression, stay.
+#[test]
+fn threshold_file_suppresses_and_reloads_and_a_broken_one_keeps_the_running_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("root.rules");
+    std::fs::write(
+        &rules,
+        "alert tcp any any -> any any (msg:\"root a\"; content:\"uid=0|28|root|29|\"; sid:9090020; rev:1;)\n\
+         alert tcp any any -> any any (msg:\"root b\"; content:\"uid=0|28|root|29|\"; sid:9090021; rev:1;)\n",
+    )
+    .expect("write rules");
+    let thr = dir.path().join("threshold.config");
+    std::fs::write(&thr, "suppress gen_id 1, sig_id 9090021\n").expect("write threshold");
+    let detect = format!(
+        "{}\nthreshold_file = \"{}\"",
+        rules_list(std::slice::from_ref(&rules)),
+        thr.display()
+    );
+    let app = start(1, dir.path(), &detect, "");
+    let eve = dir.path().join("out/eve.json");
+    let sids = |app: &Appliance| -> (usize, usize) {
+        let alerts = settled_alerts(app, &eve);
+        let n = |sid: u64| alerts.iter().filter(|(k, _)| k.0 == sid).count();
+        (n(9090020), n(9090021))
+    };
+    let pass = |app: &Appliance, seed: u64| {
+        let sent = wrap(&testmyids(), 0x05ea_3a11_e0d0_0001, seed);
+        let ex = exchange(app, &sent);
+        assert_eq!(ex.report.returned, sent.len() as u64, "{}", ex.report);
+    };
+
+    pass(&app, 1);
+    let (a, b) = sids(&app);
+    assert!(a > 0 && b == 0, "sid 9090021 suppressed: {a} / {b}");
+
+    // Suppress the other one instead: a reload re-reads the threshold file.
+    std::fs::write(&thr, "suppress gen_id 1, sig_id 9090020\n").expect("rewrite threshold");
+    let (status, body) = post(app.api, "/api/v1/rules/reload", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["generation"], 2);
+    pass(&app, 2);
+    let (a2, b2) = sids(&app);
+    assert!(a2 == a && b2 > 0, "after the reload: {a2} / {b2}");
+
+    // A broken line: the reload fails naming the file and the line; generation 2 runs on.
+    std::fs::write(
+        &thr,
+        "suppress gen_id 1, sig_id 9090020\nsuppress gen_id 1, sig_id 9090021, track by_nobody\n",
+    )
+    .expect("break threshold");
+    let (status, body) = post(app.api, "/api/v1/rules/reload", Some(TOKEN));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["generation"], 2);
+    let msg = body["message"].as_str().expect("message");
+    assert!(
+        msg.contains("threshold.config") && msg.contains("line 2"),
+        "{body}"
+    );
+    pass(&app, 3);
+    let (a3, b3) = sids(&app);
+    assert!(a3 == a && b3 > b2, "the running set stays: {a3} / {b3}");
+    // SIGHUP re-reads the same broken file: failed, counted.
+    app.signal("HUP");
+    app.wait_metric(
+        "seawall_detect_rule_reloads_total",
+        &["result=\"failed\""],
+        2.0,
+    );
+}
+
 #[test]
 fn two_endpoints_with_different_profiles_get_different_verdicts() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -12,6 +12,10 @@
 //! rule file, a bad variables or classification file, or any rule that does not parse or
 //! validate fails the whole load. Rules skipped only because they use keywords Seawall does not
 //! support (and rules the engine cannot honour) are counted, not fatal: ET Open has some.
+//! A profile's threshold file (Suricata's `threshold-file`: `threshold`, `event_filter`,
+//! `suppress`, `rate_filter` lines) is read with its rules, on every load: a line that does not
+//! parse fails the load (naming the file and the line); an entry naming a rule that is not
+//! loaded is only a warning ([`ProfileLoad::threshold_warnings`]), as in Suricata.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -156,6 +160,10 @@ pub struct DetectConfig {
     /// A classification.config (classtype priorities); default: Suricata's stock one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification_file: Option<PathBuf>,
+    /// A threshold.config (`threshold`, `event_filter`, `suppress`, `rate_filter` lines, as
+    /// Suricata's `threshold-file`), read with the rules at start and on every reload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_file: Option<PathBuf>,
     /// What to do with packets that cannot be inspected.
     pub exception_policy: ExceptionPolicy,
     /// Pick up TCP sessions mid-stream (GWLB moves flows between instances): keep it on.
@@ -174,6 +182,7 @@ impl Default for DetectConfig {
             vars_file: None,
             vars: BTreeMap::new(),
             classification_file: None,
+            threshold_file: None,
             exception_policy: ExceptionPolicy::Auto,
             midstream: true,
             flow_memcap: 64 << 20,
@@ -201,6 +210,9 @@ pub struct ProfileConfig {
     pub vars_file: Option<PathBuf>,
     /// Variables, applied over `detect.vars`.
     pub vars: BTreeMap<String, String>,
+    /// Threshold file; default `detect.threshold_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_file: Option<PathBuf>,
 }
 
 /// Name of the profile built from `[detect]`.
@@ -223,6 +235,8 @@ pub struct ProfileSpec {
     pub vars: BTreeMap<String, String>,
     /// Classification file.
     pub classification_file: Option<PathBuf>,
+    /// Threshold file (threshold.config).
+    pub threshold_file: Option<PathBuf>,
 }
 
 impl DetectConfig {
@@ -288,6 +302,7 @@ impl DetectConfig {
             vars_file: self.vars_file.clone(),
             vars: self.vars.clone(),
             classification_file: self.classification_file.clone(),
+            threshold_file: self.threshold_file.clone(),
         }];
         for p in profiles {
             let mut vars = self.vars.clone();
@@ -300,6 +315,10 @@ impl DetectConfig {
                 vars_file: p.vars_file.clone().or_else(|| self.vars_file.clone()),
                 vars,
                 classification_file: self.classification_file.clone(),
+                threshold_file: p
+                    .threshold_file
+                    .clone()
+                    .or_else(|| self.threshold_file.clone()),
             });
         }
         out
@@ -401,6 +420,53 @@ pub struct ProfileLoad {
     pub rules_skipped: usize,
     /// Seconds to read, parse and compile.
     pub load_seconds: f64,
+    /// Entries read from the threshold file (0 without one).
+    pub threshold_entries: usize,
+    /// Threshold entries that did not apply (unknown rule, overridden by the rule's own
+    /// `threshold`/`detection_filter`): the first [`MAX_THRESHOLD_WARNINGS`], as `file: line N: ...`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub threshold_warnings: Vec<String>,
+}
+
+/// Threshold warnings kept per profile load.
+pub const MAX_THRESHOLD_WARNINGS: usize = 16;
+
+/// Longest threshold file read (bytes); Suricata's stock one is a few KiB.
+const MAX_THRESHOLD_FILE: u64 = 16 << 20;
+
+/// Reads and parses a threshold file strictly: an unreadable file or any line that does not parse
+/// is an error naming the file and the line(s).
+pub fn read_threshold_file(
+    path: &Path,
+) -> Result<seawall_rules::threshold_config::ThresholdConfig, String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("threshold file {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_THRESHOLD_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("threshold file {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_THRESHOLD_FILE {
+        return Err(format!(
+            "threshold file {}: larger than {MAX_THRESHOLD_FILE} bytes",
+            path.display()
+        ));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let cfg = seawall_rules::threshold_config::ThresholdConfig::parse(&text);
+    if cfg.errors.is_empty() {
+        return Ok(cfg);
+    }
+    let shown: Vec<String> = cfg.errors.iter().take(5).map(|e| e.to_string()).collect();
+    let more = match cfg.errors.len() {
+        n if n > shown.len() => format!(" ({n} lines do not parse)"),
+        _ => String::new(),
+    };
+    Err(format!(
+        "threshold file {}: {}{more}",
+        path.display(),
+        shown.join("; ")
+    ))
 }
 
 /// One profile's compiled rules.
@@ -542,6 +608,19 @@ pub fn load_profile(spec: &ProfileSpec) -> Result<(Engine, ProfileEngineParts), 
             shown.join("; ")
         )));
     }
+    let mut threshold_entries = 0;
+    let mut threshold_warnings = Vec::new();
+    if let Some(path) = &spec.threshold_file {
+        let cfg = read_threshold_file(path)
+            .map_err(|e| fail(format!("{e}; the rule set is not loaded")))?;
+        threshold_entries = cfg.entries.len();
+        threshold_warnings = cfg
+            .apply(&mut rules)
+            .into_iter()
+            .take(MAX_THRESHOLD_WARNINGS)
+            .map(|w| format!("{}: {w}", path.display()))
+            .collect();
+    }
     let eopts = EngineOptions {
         classifications: classes.clone(),
         ..EngineOptions::default()
@@ -555,6 +634,8 @@ pub fn load_profile(spec: &ProfileSpec) -> Result<(Engine, ProfileEngineParts), 
         rules_loaded: report.loaded,
         rules_skipped: skipped_unsupported + report.skipped.len(),
         load_seconds: started.elapsed().as_secs_f64(),
+        threshold_entries,
+        threshold_warnings,
     };
     Ok((
         engine,
@@ -765,6 +846,104 @@ mod tests {
         spec.rules = vec![dir.join("missing.rules")];
         let e = load_profile(&spec).unwrap_err();
         assert!(e.message.contains("no such file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Sids of the alerts `set`'s default profile raises on a UDP packet 10.0.0.1 -> 10.0.0.2:53
+    /// (header-only rules; no flow).
+    fn alerts_of(set: &EngineSet) -> Vec<u32> {
+        let mut udp = vec![0x04, 0xd2, 0, 53, 0, 8, 0, 0];
+        let mut raw = vec![
+            0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        raw.append(&mut udp);
+        let pkt = seawall_wire::decode_inner(0x0800, &raw).expect("valid packet");
+        let engine = &set.profiles[0].engine;
+        let mut ctx = seawall_detect::DetectCtx::new(engine);
+        let info =
+            seawall_detect::PacketInfo::new(seawall_flow::Timestamp::from_secs(1), &pkt, &raw);
+        let mut alerts = Vec::new();
+        engine.inspect(&mut ctx, &info, None, &mut alerts);
+        alerts.iter().map(|a| a.sid).collect()
+    }
+
+    /// The threshold file is read with the rules at start and on every reload: its `suppress`
+    /// silences a rule; a file with a line that does not parse (or a missing one) fails the
+    /// reload naming the file and the line, and the running set (with its suppression) stays.
+    #[test]
+    fn threshold_file_suppresses_and_a_broken_one_keeps_the_running_set() {
+        let dir = std::env::temp_dir().join(format!("seawall-policy-thr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = dir.join("udp.rules");
+        std::fs::write(
+            &rules,
+            "alert udp any any -> any 53 (msg:\"a\"; sid:1; rev:1;)\n\
+             alert udp any any -> any 53 (msg:\"b\"; sid:2; rev:1;)\n",
+        )
+        .unwrap();
+        let thr = dir.join("threshold.config");
+        std::fs::write(&thr, "# comment\nsuppress gen_id 1, sig_id 2\n").unwrap();
+
+        // Without the threshold file both rules alert.
+        let plain = DetectConfig {
+            rules: vec![rules.clone()],
+            ..DetectConfig::default()
+        };
+        let m = RuleManager::load(plain.profile_specs(&[]), 1).unwrap();
+        assert_eq!(alerts_of(&m.current()), vec![1, 2]);
+
+        // With it, sid 2 is suppressed; a profile inherits the file unless it sets its own.
+        let detect = DetectConfig {
+            threshold_file: Some(thr.clone()),
+            ..plain
+        };
+        let profiles = [ProfileConfig {
+            name: "zone-a".into(),
+            endpoints: vec![EndpointId(1)],
+            ..ProfileConfig::default()
+        }];
+        let specs = detect.profile_specs(&profiles);
+        assert_eq!(specs[1].threshold_file.as_deref(), Some(thr.as_path()));
+        let m = RuleManager::load(specs, 1).unwrap();
+        let set = m.current();
+        assert_eq!(alerts_of(&set), vec![1]);
+        assert_eq!(set.profiles[0].load.threshold_entries, 1);
+        assert!(set.profiles[0].load.threshold_warnings.is_empty());
+
+        // A reload re-reads it: suppressing sid 1 too, and an unknown sid is only a warning.
+        std::fs::write(
+            &thr,
+            "suppress gen_id 1, sig_id 2\nsuppress gen_id 1, sig_id 1\nsuppress gen_id 1, sig_id 99\n",
+        )
+        .unwrap();
+        let set = m.reload(Duration::ZERO).unwrap();
+        assert_eq!(set.generation, 2);
+        assert!(alerts_of(&set).is_empty());
+        let w = &set.profiles[0].load.threshold_warnings;
+        assert!(
+            w.len() == 1 && w[0].contains("line 3") && w[0].contains("99"),
+            "{w:?}"
+        );
+
+        // A broken line: the reload fails naming the file and the line; generation 2 stays.
+        std::fs::write(
+            &thr,
+            "suppress gen_id 1, sig_id 2\n\nsuppress gen_id 1, sig_id 1, track by_nobody\n",
+        )
+        .unwrap();
+        let e = m.reload(Duration::ZERO).unwrap_err();
+        assert!(e.message.contains("threshold.config"), "{e}");
+        assert!(e.message.contains("line 3"), "{e}");
+        assert_eq!(m.current().generation, 2);
+        assert!(alerts_of(&m.current()).is_empty());
+
+        // A missing file fails the same way.
+        std::fs::remove_file(&thr).unwrap();
+        let e = m.reload(Duration::ZERO).unwrap_err();
+        assert!(e.message.contains("threshold.config"), "{e}");
+        assert_eq!(m.current().generation, 2);
+        let e = read_threshold_file(&thr).unwrap_err();
+        assert!(e.starts_with("threshold file "), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

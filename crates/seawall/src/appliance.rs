@@ -68,9 +68,13 @@ impl Reloader {
                 rules_loaded = p.load.rules_loaded,
                 rules_skipped = p.load.rules_skipped,
                 load_seconds = p.load.load_seconds,
+                threshold_entries = p.load.threshold_entries,
                 generation = set.generation,
                 "rules loaded"
             );
+            for w in &p.load.threshold_warnings {
+                tracing::warn!(profile = %p.load.name, "threshold file: {w}");
+            }
         }
     }
 }

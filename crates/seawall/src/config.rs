@@ -176,6 +176,30 @@ impl Config {
         Ok(())
     }
 
+    /// Reads the files the config names that are small enough to check without loading rules:
+    /// the threshold files (`detect.threshold_file`, `profiles[].threshold_file`), parsed
+    /// strictly as the appliance does at start and on reload. The error names the key, the file
+    /// and the line. (`seawall config check`; rule files are checked by `seawall rules check`.)
+    pub fn check_files(&self) -> anyhow::Result<()> {
+        let keys = std::iter::once((
+            "detect.threshold_file".to_owned(),
+            &self.detect.threshold_file,
+        ))
+        .chain(
+            self.profiles
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("profiles[{i}].threshold_file"), &p.threshold_file)),
+        );
+        for (key, path) in keys {
+            if let Some(path) = path {
+                seawall_dataplane::policy::read_threshold_file(path)
+                    .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The config as TOML, every key with its value (`seawall config default`).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the config types always serialize")
@@ -318,6 +342,56 @@ endpoints = [\"2\"]
             let msg = format!("{e:#}");
             assert!(msg.contains(key), "{text}: {msg}");
         }
+    }
+
+    #[test]
+    fn threshold_file_is_a_key_of_detect_and_profiles_and_is_checked() {
+        let dir = std::env::temp_dir().join(format!("seawall-config-thr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("threshold.config");
+        std::fs::write(&good, "suppress gen_id 1, sig_id 2\n").unwrap();
+        let bad = dir.join("bad-threshold.config");
+        std::fs::write(
+            &bad,
+            "# ok\nsuppress gen_id 1, sig_id 2\nsupress gen_id 1, sig_id 3\n",
+        )
+        .unwrap();
+        let missing = dir.join("missing.config");
+        let text = |detect: &std::path::Path, profile: &std::path::Path| {
+            format!(
+                "[detect]\nthreshold_file = {:?}\n[[profiles]]\nname = \"a\"\nendpoints = [\"1\"]\n\
+                 threshold_file = {:?}\n[[profiles]]\nname = \"b\"\nendpoints = [\"2\"]\n",
+                detect.display().to_string(),
+                profile.display().to_string()
+            )
+        };
+        let c = Config::parse(&text(&good, &good)).unwrap();
+        c.check_files().unwrap();
+        let specs = c.detect.profile_specs(&c.profiles);
+        assert!(specs
+            .iter()
+            .all(|s| s.threshold_file.as_deref() == Some(good.as_path())));
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+
+        // Missing: parsing is fine (paths are not read), the check names the key and the file.
+        let c = Config::parse(&text(&missing, &good)).unwrap();
+        let msg = format!("{:#}", c.check_files().unwrap_err());
+        assert!(msg.starts_with("detect.threshold_file:"), "{msg}");
+        assert!(msg.contains("missing.config"), "{msg}");
+        // A line that does not parse: the key, the file and the line.
+        let c = Config::parse(&text(&good, &bad)).unwrap();
+        let msg = format!("{:#}", c.check_files().unwrap_err());
+        assert!(msg.starts_with("profiles[0].threshold_file:"), "{msg}");
+        assert!(msg.contains("bad-threshold.config"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+        // A misspelt key is named.
+        let e = Config::parse("[detect]\nthreshold-file = \"x\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("threshold-file"), "{e:#}");
+        let e =
+            Config::parse("[[profiles]]\nname = \"a\"\nendpoints = [\"1\"]\nthreshold = \"x\"\n")
+                .unwrap_err();
+        assert!(format!("{e:#}").contains("threshold"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

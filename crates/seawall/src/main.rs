@@ -6,7 +6,8 @@
 //!   capture through it, then a summary.
 //! * `sim` — the GWLB simulator against a running appliance.
 //! * `reflect` — the bare recvmmsg/sendmmsg GENEVE reflector (the performance baseline).
-//! * `config check FILE` / `config default` — validate a config / print every key with its default.
+//! * `config check FILE` / `config default` — validate a config (and its threshold files) / print
+//!   every key with its default.
 //! * `rules check PATH...` — parse and validate rule files.
 //! * `replay --rules PATH... PCAP...` — offline inspection of captures, EVE JSON alerts.
 #![forbid(unsafe_code)]
@@ -110,6 +111,11 @@ struct RunArgs {
     /// for every profile).
     #[arg(long, value_name = "FILE")]
     vars: Option<PathBuf>,
+    /// A threshold.config (`threshold`, `event_filter`, `suppress`, `rate_filter` lines):
+    /// replaces `detect.threshold_file` and `profiles[].threshold_file`; read at start and on
+    /// every reload, a line that does not parse fails the load.
+    #[arg(long = "threshold-file", value_name = "FILE")]
+    threshold_file: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -139,6 +145,12 @@ impl RunArgs {
                 p.vars_file = None;
             }
         }
+        if let Some(t) = &self.threshold_file {
+            cfg.detect.threshold_file = Some(t.clone());
+            for p in &mut cfg.profiles {
+                p.threshold_file = None;
+            }
+        }
     }
 }
 
@@ -163,7 +175,7 @@ struct ReflectArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file without starting anything.
+    /// Validate a config file (and read its threshold files) without starting anything.
     Check {
         /// The config file.
         file: PathBuf,
@@ -238,7 +250,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
-            Config::load(&file)?;
+            Config::load(&file)?
+                .check_files()
+                .with_context(|| format!("invalid config file {}", file.display()))?;
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -258,5 +272,35 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", Config::default().to_toml());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_threshold_file_flag_replaces_every_profile_s() {
+        let Command::Run(args) = Cli::try_parse_from([
+            "seawall",
+            "run",
+            "--threshold-file",
+            "/etc/seawall/t.config",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not run");
+        };
+        let mut cfg = Config::parse(
+            "[detect]\nthreshold_file = \"a.config\"\n[[profiles]]\nname = \"z\"\nendpoints = [\"1\"]\nthreshold_file = \"b.config\"\n",
+        )
+        .unwrap();
+        args.apply(&mut cfg);
+        let specs = cfg.detect.profile_specs(&cfg.profiles);
+        assert!(specs
+            .iter()
+            .all(|s| s.threshold_file.as_deref()
+                == Some(std::path::Path::new("/etc/seawall/t.config"))));
     }
 }
