@@ -29,9 +29,11 @@
 //!   flow's [`AppState`], and a raw-stream buffer per direction. UDP payloads feed DNS.
 //! - Raw-stream inspection of a direction runs on a packet of that direction once 2560 bytes
 //!   wait (`raw_chunk_size`), or when the app layer completed a message (Suricata's
-//!   `AppLayerParserTriggerRawStreamReassembly`), or the direction ended; the alert is on that
-//!   packet. Payload rules match the stream there, or the packet's own payload when it was not
-//!   added to the stream (or the rule needs the packet: depth/offset, dsize).
+//!   `AppLayerParserTriggerRawStreamReassembly`), or the stream depth was reached, or Suricata's
+//!   session state is past TIME_WAIT (the client closed first, or the session is closed; a
+//!   server-first close leaves the data to the flow end); the alert is on that packet. Payload
+//!   rules match the stream there, or the packet's own payload when it was not added to the
+//!   stream (or the rule needs the packet: depth/offset, dsize).
 //! - Transactions are inspected on the next packet of their direction after their buffers
 //!   became available (so a request parsed on the server's ACK alerts on the client's next
 //!   packet), once per transaction and rule; bodies once complete. The app layer sees the end of
@@ -343,6 +345,8 @@ struct FlowSide {
     /// Sequence number just past each direction's FIN, and whether the peer acknowledged it.
     fin_end: [Option<u32>; 2],
     fin_acked: [bool; 2],
+    /// The client sent the first FIN (Suricata's CLOSE_WAIT; a server-first FIN is FIN_WAIT1).
+    client_fin_first: bool,
     /// The TCP session is closed (both FINs acknowledged, or a RST); the app layer was told.
     closed: bool,
     /// A mid-stream pickup from a packet other than a SYN/ACK: protocol detection may reverse
@@ -387,6 +391,7 @@ impl FlowSide {
             ended: [false; 2],
             fin_end: [None; 2],
             fin_acked: [false; 2],
+            client_fin_first: false,
             closed: false,
             reversible: false,
             midstream: false,
@@ -405,6 +410,15 @@ impl FlowSide {
             AppSlot::Known(a) => Some(a.proto()),
             _ => None,
         }
+    }
+
+    /// Suricata's session state is past TIME_WAIT (CLOSE_WAIT, LAST_ACK, CLOSING or CLOSED),
+    /// where `StreamTcpReassembleRawCheckLimit` lets every packet raw-inspect its direction's
+    /// acknowledged data whatever its size. A server-first close goes FIN_WAIT1, FIN_WAIT2,
+    /// TIME_WAIT (below): its data waits for the chunk size, the close or the flow end.
+    fn past_time_wait(&self) -> bool {
+        let (c, s) = (Direction::ToServer.index(), Direction::ToClient.index());
+        self.closed || (self.fin_end[c].is_some() && (self.client_fin_first || !self.fin_acked[s]))
     }
 
     fn reverse(&mut self) {
@@ -736,7 +750,9 @@ fn deliver(
     }
     for dd in [Direction::ToServer, Direction::ToClient] {
         let n = new.get(if reversed { dd.reversed() } else { dd });
-        if n.eof || n.depth_reached {
+        // A FIN alone does not: Suricata's raw inspection waits for the session state
+        // (`FlowSide::past_time_wait`).
+        if n.depth_reached {
             side.ended[dd.index()] = true;
         }
     }
@@ -784,7 +800,11 @@ fn run_detect(
     // Raw-stream inspection of the packet's direction: a chunk's worth of reassembled bytes,
     // or the app layer / stream end asked for it.
     let raw_ready = !side.raw[d].is_empty()
-        && (force_raw || side.raw[d].len() >= raw_chunk || side.trigger[d] || side.ended[d]);
+        && (force_raw
+            || side.raw[d].len() >= raw_chunk
+            || side.trigger[d]
+            || side.ended[d]
+            || side.past_time_wait());
     let alproto = side.alproto();
     let alproto_done = !matches!(side.app, AppSlot::Detecting { .. });
     let FlowSide {
@@ -1593,6 +1613,11 @@ impl Inspector {
                                 .on_segment(&mut side.stream, fi.flow_id, ts, dir, &seg);
                         let (d, p) = (dir.index(), dir.reversed().index());
                         if flags.fin() {
+                            if dir == Direction::ToServer
+                                && side.fin_end.iter().all(Option::is_none)
+                            {
+                                side.client_fin_first = true;
+                            }
                             side.fin_end[d] =
                                 Some(seq.wrapping_add(payload.len() as u32).wrapping_add(1));
                         }
@@ -1954,6 +1979,62 @@ mod tests {
             &pkts[..4],
         );
         assert_eq!(got, vec![(0, vec![1], Some("http"), true)]);
+    }
+
+    /// Suricata raw-inspects a direction's acknowledged data below the chunk size only when
+    /// the session state is past TIME_WAIT. bench-mixed 10.0.2.15:50196 -> 218.250.6.59:12556
+    /// (its real sequence numbers and sizes): the server closes first (FIN_WAIT1, FIN_WAIT2,
+    /// then TIME_WAIT on the client's FIN), so the Gnutella request is matched on its packet and
+    /// then only by the flow-end pseudo packet, not on the client's ACK or FIN. When the client
+    /// closes first (CLOSE_WAIT) its FIN inspects the stream.
+    #[test]
+    fn raw_stream_waits_for_suricatas_close_state() {
+        let head = b"GNUTELLA CONNECT/0.6\r\nNode: 93.47.226.53:28681\r\n";
+        let mut req = head.to_vec();
+        req.resize(598, b'x');
+        let resp = vec![b'y'; 539];
+        let (c0, s0) = (2_896_552_051u32, 6_592_001u32);
+        let (l, r) = (req.len() as u32, resp.len() as u32);
+        let common = [
+            tcp(true, SYN, c0, 0, b""),
+            tcp(false, SYN | ACK, s0, c0 + 1, b""),
+            tcp(true, ACK, c0 + 1, s0 + 1, b""),
+            tcp(true, PSH_ACK, c0 + 1, s0 + 1, &req),
+            tcp(false, ACK, s0 + 1, c0 + 1 + l, b""),
+            tcp(false, PSH_ACK, s0 + 1, c0 + 1 + l, &resp),
+        ];
+        let rules = "alert tcp any any -> any any (flow:established,to_server; \
+                     content:\"GNUTELLA CONNECT/\"; nocase; depth:17; sid:1;)\n";
+        let mut server_first = common.to_vec();
+        server_first.extend([
+            tcp(false, FIN_ACK, s0 + 1 + r, c0 + 1 + l, b""),
+            tcp(true, ACK, c0 + 1 + l, s0 + 2 + r, b""),
+            tcp(true, FIN_ACK, c0 + 1 + l, s0 + 2 + r, b""),
+            tcp(false, ACK, s0 + 2 + r, c0 + 2 + l, b""),
+        ]);
+        let got = run(rules, &server_first);
+        assert_eq!(
+            got,
+            vec![
+                (4, vec![1], None, false),
+                (0, vec![1], Some("failed"), false)
+            ]
+        );
+        let mut client_first = common.to_vec();
+        client_first.extend([
+            tcp(true, FIN_ACK, c0 + 1 + l, s0 + 1 + r, b""),
+            tcp(false, ACK, s0 + 1 + r, c0 + 2 + l, b""),
+            tcp(false, FIN_ACK, s0 + 1 + r, c0 + 2 + l, b""),
+            tcp(true, ACK, c0 + 2 + l, s0 + 2 + r, b""),
+        ]);
+        let got = run(rules, &client_first);
+        assert_eq!(
+            got,
+            vec![
+                (4, vec![1], None, false),
+                (7, vec![1], Some("failed"), false)
+            ]
+        );
     }
 
     /// TCP Fast Open (suricata-verify tcp-fastopen-*): the SYN's data is stream data, so a
