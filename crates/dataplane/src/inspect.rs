@@ -968,10 +968,15 @@ impl Layer {
             root_pcap_cnt,
             root,
         });
+        // GWLB metadata in a GENEVE header is trusted only on the outermost tunnel of a
+        // capture: one nested in traffic (or inside real GWLB traffic) is the sender's own bytes
+        // and must not key its packets into another endpoint's flows.
         let (base, depth, gwlb) = match (f.gwlb, self.gwlb) {
-            (Some(m), _) => (m.endpoint.0, 0, Some(m)),
-            (None, Some(m)) => (self.base, self.depth.saturating_add(1), Some(m)),
-            (None, None) => (
+            (Some(m), None) if self.depth == 0 && self.tunnel.is_none() => {
+                (m.endpoint.0, 0, Some(m))
+            }
+            (_, Some(m)) => (self.base, self.depth.saturating_add(1), Some(m)),
+            (_, None) => (
                 seawall_flow::FlowKey::capture_endpoint(f.vlan),
                 self.depth.saturating_add(1),
                 None,
@@ -1694,6 +1699,9 @@ impl Inspector {
                         t.seq_size(Direction::ToClient),
                     ]
                 });
+                // The worst verdict of the flush pseudo packets: a drop there drops this packet
+                // too (a pseudo packet has nothing to drop on the wire).
+                let mut flush_verdict = Verdict::Pass;
                 if flush_now {
                     let st = fref.stats();
                     for dd in [fi.direction, fi.direction.reversed()] {
@@ -1725,6 +1733,9 @@ impl Inspector {
                             &mut self.alerts,
                             &mut self.counters,
                         );
+                        if !is_pass(&fv) {
+                            flush_verdict = Verdict::Drop;
+                        }
                         if !self.alerts.is_empty() {
                             self.counters.alerts += self.alerts.len() as u64;
                             sink(&AlertEvent {
@@ -1769,6 +1780,7 @@ impl Inspector {
                 app_proto = proto;
                 app_meta = meta;
                 app_tx = tx;
+                let v = if is_pass(&v) { flush_verdict } else { v };
                 if self.drop_tunnel_flows && tunnel.is_some() && !is_pass(&v) {
                     side.dropped = true;
                 }
@@ -2165,6 +2177,58 @@ mod tests {
             .all(|(_, _, p, _)| p.is_none() || *p == Some("ssh")));
     }
 
+    /// A drop raised on an SSH flush pseudo packet drops the packet that triggered the flush
+    /// (the pseudo packet itself has nothing on the wire to drop).
+    #[test]
+    fn ssh_flush_drop_drops_the_triggering_packet() {
+        let (c0, s0) = (100u32, 500u32);
+        let newkeys = [0u8, 0, 0, 12, 10, 21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut cli = b"SSH-2.0-c\r\n".to_vec();
+        cli.extend_from_slice(&newkeys);
+        let mut srv = b"SSH-2.0-srvbanner\r\n".to_vec();
+        srv.extend_from_slice(&newkeys);
+        let (c1, s1) = (c0 + 1 + cli.len() as u32, s0 + 1 + srv.len() as u32);
+        let pkts = [
+            tcp(true, SYN, c0, 0, b""),
+            tcp(false, SYN | ACK, s0, c0 + 1, b""),
+            tcp(true, ACK, c0 + 1, s0 + 1, b""),
+            tcp(false, PSH_ACK, s0 + 1, c0 + 1, &srv),
+            tcp(true, ACK, c0 + 1, s1, b""),
+            tcp(true, PSH_ACK, c0 + 1, s1, &cli),
+            tcp(false, ACK, s1, c1, b""),
+        ];
+        let load = Loader::default().load_str(
+            "t.rules",
+            "drop ssh any any -> any any (content:\"srvbanner\"; sid:5;)\n",
+        );
+        assert!(load.diagnostics.is_empty(), "{:?}", load.diagnostics);
+        let (engine, _) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::replay(false)).expect("inspector");
+        let mut flushed = Vec::new();
+        let verdicts: Vec<Verdict> = pkts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                insp.process_frame(Timestamp::from_secs(1), i as u64 + 1, 101, p, &mut |ev| {
+                    flushed.push((
+                        ev.pcap_cnt,
+                        ev.alerts.iter().map(|a| a.sid).collect::<Vec<_>>(),
+                    ));
+                })
+            })
+            .collect();
+        // The server's stream is inspected on the flush pseudo packet of packet 7 ...
+        assert_eq!(flushed, vec![(0, vec![5])]);
+        // ... and packet 7 carries the drop.
+        assert!(matches!(verdicts[6], Verdict::Drop), "{verdicts:?}");
+        assert!(verdicts[..6].iter().all(is_pass), "{verdicts:?}");
+    }
+
     #[test]
     fn app_data_seen_in_the_other_direction() {
         let (ts, tc) = (Direction::ToServer, Direction::ToClient);
@@ -2418,6 +2482,57 @@ mod tests {
                 (vec![2], None, Some(meta)),
             ]
         );
+    }
+
+    /// A GENEVE header with AWS options inside GWLB traffic is the sender's bytes: its inner
+    /// packet stays keyed under, and reported with, the real GWLB endpoint.
+    #[test]
+    fn nested_gwlb_options_do_not_pick_another_endpoint() {
+        let inner = tcp(true, SYN, 1, 0, b"");
+        let spoofed = GwlbMeta {
+            endpoint: seawall_wire::GwlbEndpointId(99),
+            attachment: seawall_wire::AttachmentId(98),
+            cookie: seawall_wire::FlowCookie(97),
+        };
+        let repr = seawall_wire::GwlbRepr {
+            vni: seawall_wire::Vni(0),
+            protocol: 0x0800,
+            meta: spoofed,
+        };
+        let mut gen = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut gen);
+        gen.extend_from_slice(&inner);
+        let mut u = 40000u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&6081u16.to_be_bytes());
+        u.extend_from_slice(&((8 + gen.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(&gen);
+        let datagram = outer_ipv4(17, &u);
+        let load = Loader::default()
+            .load_str("t.rules", "alert tcp any any -> any 80 (flags:S; sid:1;)\n");
+        let (engine, _) = Engine::compile(
+            &load.rules,
+            &seawall_rules::Vars::suricata_defaults(),
+            &EngineOptions::default(),
+        );
+        let mut insp =
+            Inspector::new(Arc::new(engine), &InspectConfig::appliance()).expect("inspector");
+        let meta = GwlbMeta {
+            endpoint: seawall_wire::GwlbEndpointId(7),
+            attachment: seawall_wire::AttachmentId(8),
+            cookie: seawall_wire::FlowCookie(9),
+        };
+        let mut out = Vec::new();
+        insp.process_gwlb(
+            Timestamp::from_secs(1),
+            meta,
+            0x0800,
+            &datagram,
+            &mut |ev| {
+                out.push((ev.alerts.iter().map(|a| a.sid).collect::<Vec<_>>(), ev.gwlb));
+            },
+        );
+        assert_eq!(out, vec![(vec![1], Some(meta))]);
     }
 
     /// A VXLAN carrier keeps its flow and header rules, but its payload is not inspected once
