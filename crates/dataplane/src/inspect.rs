@@ -1288,35 +1288,7 @@ impl Inspector {
                 Direction::ToServer => (st.client, st.server),
                 Direction::ToClient => (st.server, st.client),
             };
-            let pkt = InnerPacket {
-                version: if src.0.is_ipv4() {
-                    IpVersion::V4
-                } else {
-                    IpVersion::V6
-                },
-                src: src.0,
-                dst: dst.0,
-                ip_proto: st.proto,
-                ttl: 0,
-                tos: 0,
-                fragment: None,
-                header_len: 0,
-                ip_len: 0,
-                ip_payload: &[],
-                transport: Transport::Tcp {
-                    ports: Ports {
-                        src: src.1,
-                        dst: dst.1,
-                    },
-                    flags: TcpFlags(TcpFlags::ACK),
-                    seq: 0,
-                    ack: 0,
-                    window: 0,
-                    urgent: 0,
-                    options: &[],
-                    payload: &[],
-                },
-            };
+            let pkt = flush_packet(src, dst, st.proto);
             let established = matches!(
                 st.tcp_state,
                 TcpState::Established | TcpState::FinWait | TcpState::Closing | TcpState::Closed
